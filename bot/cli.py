@@ -1,0 +1,96 @@
+"""The ``hotline`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+
+from bot.settings import Settings, SettingsError, load_settings
+
+__all__ = ["main"]
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"hotline: {message}", file=sys.stderr)
+    return code
+
+
+def _bind(settings: Settings) -> socket.socket:
+    """Take the port before the slow start, so a second server fails at once."""
+    return socket.create_server((settings.host, settings.port), reuse_port=False, backlog=256)
+
+
+async def _serve(settings: Settings, sock: socket.socket) -> None:
+    from aiohttp import web
+
+    from bot.app import create_app
+    from bot.logs import AccessLogger, setup_logging
+
+    setup_logging(settings.log_level)
+    runner = web.AppRunner(create_app(settings), access_log_class=AccessLogger,
+                           handle_signals=False)
+    await runner.setup()
+    try:
+        await web.SockSite(runner, sock).start()
+        print(f"Hotline is running.\n  Web chat: {settings.base_url}/chat\n"
+              f"  Health:   {settings.base_url}/healthz", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def _run(settings: Settings) -> int:
+    from bot.agent import StartupError
+    from bot.redis_conn import RedisUnavailable
+    from bot.server_keys import ServerKeyError
+
+    try:
+        sock = _bind(settings)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return _fail(f"port {settings.port} on {settings.host} is in use; is Hotline already "
+                         "running? Stop it or set HOTLINE_PORT.")
+        return _fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
+    try:
+        asyncio.run(_serve(settings, sock))
+    except (StartupError, RedisUnavailable, ServerKeyError) as exc:
+        return _fail(f"cannot start: {exc}")
+    finally:
+        sock.close()
+    return 0
+
+
+def _train(settings: Settings) -> int:
+    from bot.training import train
+
+    path, how = train(settings)
+    print(f"model {how}: {path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hotline", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="serve the web chat, webhooks and console")
+    commands.add_parser("train", help="train the model if its data or config changed")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        return _fail(f"bad configuration: {exc}", 2)
+    if args.command == "train":
+        return _train(settings)
+    return _run(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

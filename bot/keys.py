@@ -1,0 +1,30 @@
+"""Typed keys for everything the application holds (``web.AppKey``, no string keys)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from bot.settings import Settings
+
+if TYPE_CHECKING:  # imported for the annotations only: these modules import this one
+    from rasa.core.agent import Agent
+
+    from bot.conversation import Conversations
+    from bot.metrics import Metrics
+    from bot.redis_conn import RedisConnection
+    from bot.server_keys import ServerKeys
+
+__all__ = [
+    "AGENT", "CONVERSATIONS", "METRICS", "REDIS", "REDIS_CONNECTION", "SERVER_KEYS", "SETTINGS",
+]
+
+SETTINGS = web.AppKey("settings", Settings)
+REDIS_CONNECTION: web.AppKey[RedisConnection] = web.AppKey("redis_connection")
+REDIS = web.AppKey("redis", Redis)
+CONVERSATIONS: web.AppKey[Conversations] = web.AppKey("conversations")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+SERVER_KEYS: web.AppKey[ServerKeys] = web.AppKey("server_keys")
+AGENT: web.AppKey[Agent] = web.AppKey("agent")

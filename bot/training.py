@@ -1,0 +1,73 @@
+"""Train the Rasa model only when its data or configuration changed.
+
+The model's file name carries a fingerprint of everything it is trained from, so
+the server can refuse a stale model, and a cache outside the work tree (keyed by
+the same fingerprint, with Rasa's own training cache beside it) lets a fresh
+checkout reuse a model trained before instead of training again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+from bot.settings import PROJECT_ROOT, Settings
+
+__all__ = ["CONFIG", "DOMAIN", "fingerprint", "model_path", "train", "training_files"]
+
+CONFIG = PROJECT_ROOT / "config.yml"
+DOMAIN = PROJECT_ROOT / "bot" / "domain.yml"
+
+
+def training_files() -> list[Path]:
+    return sorted((PROJECT_ROOT / "intents").glob("*.yml")) + sorted(
+        (PROJECT_ROOT / "bot" / "data").glob("*.yml")
+    )
+
+
+def fingerprint() -> str:
+    """A hash of the config, domain, training data, actions and Rasa version."""
+    import rasa
+
+    digest = hashlib.sha256(rasa.__version__.encode())
+    for path in [CONFIG, DOMAIN, *training_files()]:
+        digest.update(path.relative_to(PROJECT_ROOT).as_posix().encode() + b"\x00")
+        digest.update(path.read_bytes() + b"\x00")
+    return digest.hexdigest()[:16]
+
+
+def model_path(settings: Settings) -> Path:
+    return settings.model_dir / f"hotline-{fingerprint()}.tar.gz"
+
+
+def train(settings: Settings) -> tuple[Path, str]:
+    """Return the current model's path and how it was obtained."""
+    target = model_path(settings)
+    if target.exists():
+        return target, "up to date"
+    settings.model_dir.mkdir(parents=True, exist_ok=True)
+    cached = settings.cache_dir / "models" / target.name
+    if cached.exists():
+        shutil.copy2(cached, target)
+        return target, "restored from cache"
+
+    os.environ["RASA_CACHE_DIRECTORY"] = str(settings.cache_dir / "rasa")
+    from rasa.model_training import train as rasa_train
+
+    result = rasa_train(
+        domain=str(DOMAIN),
+        config=str(CONFIG),
+        training_files=[str(p) for p in training_files()],
+        output=str(settings.model_dir),
+        fixed_model_name=target.name.removesuffix(".tar.gz"),
+    )
+    if result.code != 0 or result.model is None:
+        raise RuntimeError(f"training failed (code {result.code})")
+    for old in settings.model_dir.glob("hotline-*.tar.gz"):
+        if old != target:
+            old.unlink()
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(target, cached)
+    return target, "trained"

@@ -1,0 +1,108 @@
+// Hotline web chat. Keeps nothing on the device: no cookies, no storage, and the
+// conversation disappears with the page. Everything is rendered with textContent.
+"use strict";
+(function () {
+  const EXIT_URL = "https://www.wikipedia.org/";
+  const log = document.getElementById("log");
+  const form = document.getElementById("composer");
+  const input = document.getElementById("text");
+  const status = document.getElementById("status");
+  let socket = null;
+  let lastEscape = 0;
+
+  function quickExit() {
+    if (socket) { socket.onclose = null; socket.close(); }
+    log.replaceChildren();
+    input.value = "";
+    try { sessionStorage.clear(); localStorage.clear(); } catch (e) { /* storage disabled */ }
+    location.replace(EXIT_URL);
+  }
+
+  function bubble(kind, text, lang, dir) {
+    const el = document.createElement("div");
+    el.className = "msg " + kind;
+    el.textContent = text;
+    if (lang) el.lang = lang;
+    el.dir = dir || "auto";
+    log.appendChild(el);
+    log.scrollTop = log.scrollHeight;
+    return el;
+  }
+
+  function send(text, shown) {
+    if (!socket || socket.readyState !== WebSocket.OPEN) {
+      status.textContent = "Not connected. Trying again…";
+      return false;
+    }
+    socket.send(JSON.stringify({ type: "message", text: text }));
+    bubble("me", shown || text, null, "auto");
+    return true;
+  }
+
+  function render(frame) {
+    if (frame.type === "error") {
+      bubble("error", frame.message);
+      return;
+    }
+    if (frame.type !== "message") return;
+    const el = bubble(frame.from === "staff" ? "staff" : "bot", frame.text, frame.lang, frame.dir);
+    if (frame.lang) document.documentElement.lang = frame.lang;
+    if (Array.isArray(frame.buttons) && frame.buttons.length) {
+      const group = document.createElement("div");
+      group.className = "buttons";
+      group.setAttribute("role", "group");
+      for (const b of frame.buttons) {
+        const btn = document.createElement("button");
+        btn.type = "button";
+        btn.textContent = b.title;
+        btn.addEventListener("click", function () {
+          if (send(b.payload, b.title)) group.remove();
+        });
+        group.appendChild(btn);
+      }
+      el.appendChild(group);
+    }
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    socket = new WebSocket(scheme + "//" + location.host + "/chat/ws");
+    socket.onopen = function () {
+      status.textContent = "";
+      socket.send(JSON.stringify({ type: "hello", lang: (navigator.language || "en").toLowerCase() }));
+    };
+    socket.onmessage = function (event) {
+      try { render(JSON.parse(event.data)); } catch (e) { /* ignore a malformed frame */ }
+    };
+    socket.onclose = function () {
+      status.textContent = "Connection lost. Reconnecting…";
+      setTimeout(connect, 2000);
+    };
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (text && send(text)) input.value = "";
+    input.focus();
+  });
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  document.getElementById("exit").addEventListener("click", quickExit);
+  document.getElementById("delete").addEventListener("click", function () {
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    socket.send(JSON.stringify({ type: "delete" }));
+    log.replaceChildren();
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    const now = Date.now();
+    if (now - lastEscape < 800) quickExit();
+    lastEscape = now;
+  });
+  connect();
+})();

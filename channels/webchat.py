@@ -1,0 +1,149 @@
+"""Web chat: a self-contained page at ``/chat`` and its WebSocket at ``/chat/ws``.
+
+Leave no trace on the device (docs/threat-model.md, "trafficker holding the
+phone"): the page sets no cookie, uses no storage, is never cached, has a neutral
+title and a quick exit. The conversation lives only as long as the page: the
+address is a random token made per connection and forgotten with it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+from importlib import resources
+from typing import Any, ClassVar
+
+from aiohttp import WSMsgType, web
+
+from bot.messages import Inbound, OnMessage, Outbound
+from bot.settings import Settings
+
+__all__ = ["MAX_FRAME_BYTES", "PAGE_CSP", "WebChat"]
+
+log = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 4096
+# aiohttp closes the socket (1009) above this; below it, oversized frames get an
+# error frame and the conversation goes on.
+_TRANSPORT_LIMIT = 64 * 1024
+_LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+_NO_TRACE = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": PAGE_CSP,
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+_STATIC_TYPES = {"chat.js": "text/javascript", "chat.css": "text/css", "chat.html": "text/html"}
+
+
+def _error(code: str, message: str) -> dict[str, str]:
+    return {"type": "error", "code": code, "message": message}
+
+
+def _frame(reply: Outbound) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "from": reply.sender,
+        "text": reply.text,
+        "buttons": [{"title": b.title, "payload": b.payload} for b in reply.buttons],
+        "lang": reply.lang,
+        "dir": reply.direction,
+    }
+
+
+class WebChat:
+    name: ClassVar[str] = "webchat"
+
+    def __init__(self) -> None:
+        folder = resources.files("channels") / "static"
+        self._files = {name: (folder / name).read_bytes() for name in _STATIC_TYPES}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WebChat:
+        return cls()  # needs no credentials: always on
+
+    def routes(self, on_message: OnMessage) -> list[web.RouteDef]:
+        async def page(request: web.Request) -> web.Response:
+            return self._static("chat.html")
+
+        async def static(request: web.Request) -> web.Response:
+            name = request.match_info["name"]
+            if name not in _STATIC_TYPES or name == "chat.html":
+                raise web.HTTPNotFound()
+            return self._static(name)
+
+        async def socket(request: web.Request) -> web.WebSocketResponse:
+            return await self._converse(request, on_message)
+
+        return [
+            web.get("/chat", page),
+            web.get("/chat/static/{name}", static),
+            web.get("/chat/ws", socket),
+        ]
+
+    def _static(self, name: str) -> web.Response:
+        return web.Response(body=self._files[name], content_type=_STATIC_TYPES[name],
+                            charset="utf-8", headers=_NO_TRACE)
+
+    async def _converse(self, request: web.Request, on_message: OnMessage) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=_TRANSPORT_LIMIT)
+        await ws.prepare(request)
+        address = secrets.token_urlsafe(24)
+        hints: dict[str, str] = {}
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                if msg.type == WSMsgType.BINARY:
+                    await ws.send_json(_error("bad_frame", "Send JSON text frames only."))
+                continue
+            frame, problem = self._parse(msg.data)
+            if problem is not None:
+                await ws.send_json(problem)
+                continue
+            kind = frame["type"]
+            if kind == "hello":
+                lang = frame.get("lang")
+                if isinstance(lang, str) and _LANG.match(lang):
+                    hints["browser_lang"] = lang.lower()
+                continue
+            if kind == "delete":
+                inbound = Inbound(self.name, address, "", dict(hints), command="delete")
+                address = secrets.token_urlsafe(24)  # what follows starts afresh
+            else:
+                inbound = Inbound(self.name, address, frame["text"], dict(hints))
+            try:
+                replies = await on_message(inbound)
+            except Exception as exc:  # one failed turn must not end the conversation
+                log.error("turn failed", extra={"channel": self.name, "error": type(exc).__name__})
+                await ws.send_json(_error("unavailable", "Something went wrong. Please try again."))
+                continue
+            for reply in replies:
+                await ws.send_json(_frame(reply))
+        return ws
+
+    @staticmethod
+    def _parse(data: str) -> tuple[dict[str, Any], dict[str, str] | None]:
+        """The frame, or the error frame that answers it."""
+        if len(data.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES:
+            return {}, _error("too_large", "A message can be at most 4 KB. Please send it in parts.")
+        try:
+            frame = json.loads(data)
+        except ValueError:
+            return {}, _error("bad_json", "That was not valid JSON.")
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            return {}, _error("bad_frame", 'A frame is a JSON object with a "type".')
+        kind = frame["type"]
+        if kind not in ("message", "hello", "delete"):
+            return {}, _error("unknown_type", 'The type must be "message", "hello" or "delete".')
+        if kind == "message":
+            text = frame.get("text")
+            if not isinstance(text, str) or not text.strip():
+                return {}, _error("empty", "A message needs some text.")
+            if "\x00" in text:
+                return {}, _error("bad_text", "The message contains characters that are not allowed.")
+        return frame, None

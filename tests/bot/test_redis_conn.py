@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.redis_conn import RedisUnavailable, connect, safe_url
+from bot.settings import Settings
+
+
+async def test_redis_url_with_a_unix_socket_is_honoured(settings: Settings) -> None:
+    assert settings.redis_url is not None and settings.redis_url.startswith("unix://")
+    connection = await connect(settings)
+    try:
+        assert connection.embedded is None
+        assert await connection.client.ping()
+    finally:
+        await connection.close()
+
+
+async def test_without_redis_url_a_private_server_runs_in_the_var_dir(tmp_path: Path) -> None:
+    connection = await connect(Settings(var_dir=tmp_path / "var"))
+    try:
+        socket_path = tmp_path / "var" / "redis.sock"
+        assert connection.embedded is not None and connection.url == f"unix://{socket_path}"
+        assert stat.S_IMODE(os.stat(socket_path).st_mode) & 0o077 == 0  # only this user
+        await connection.client.set("k", "v")
+        assert await connection.client.get("k") == b"v"
+    finally:
+        await connection.close()
+    assert not socket_path.exists()  # the server stopped with the app
+
+
+async def test_unreachable_redis_is_one_clear_error_without_the_password(settings: Settings) -> None:
+    bad = replace(settings, redis_url="redis://:hunter2@127.0.0.1:1/0")
+    with pytest.raises(RedisUnavailable) as caught:
+        await connect(bad)
+    assert "unreachable" in str(caught.value) and "hunter2" not in str(caught.value)
+
+
+def test_safe_url_masks_only_the_password() -> None:
+    assert safe_url("redis://user:pw@host:6379/0") == "redis://user:***@host:6379/0"
+    assert safe_url("unix:///tmp/r.sock") == "unix:///tmp/r.sock"

