@@ -7,6 +7,7 @@ import asyncio
 import errno
 import signal
 import socket
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -83,6 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("run", help="serve the web chat, webhooks and console")
     commands.add_parser("train", help="train the model if its data or config changed")
     args = parser.parse_args(argv)
+    # Rasa's pinned libraries print deprecation notices on import (and reset the
+    # warning filters as they load); they are for developers, whose tests turn
+    # warnings into errors, not for an operator's terminal or the JSON log.
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.ERROR)
     try:
         settings = load_settings()
     except SettingsError as exc:

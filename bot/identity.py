@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-__all__ = ["channel_of", "conversation_id"]
+__all__ = ["conversation_id"]
 
 
 def conversation_id(pseudonym_key: bytes, channel: str, address: str) -> str:

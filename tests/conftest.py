@@ -120,3 +120,5 @@ def server(tmp_path_factory: pytest.TempPathFactory, model_settings: Settings) -
     yield RunningServer(f"http://127.0.0.1:{port}", var_dir, log_file, process)
     process.terminate()
     process.wait(timeout=30)
+    assert process.stdout is not None
+    process.stdout.close()

@@ -1,0 +1,147 @@
+"""The English conversation end to end: a real server, real model, real Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+import redis
+
+from tests.conftest import RunningServer
+
+# Words a person writes; none may appear in Redis or in the logs afterwards.
+PRIVATE_WORDS = ["Marisol", "passport", "Fresno", "greenhouse", "Oleksandr"]
+
+
+class Person:
+    """A web chat user: sends a text or a button payload and reads every reply."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+
+    async def say(self, text: str, replies: int = 1) -> list[dict[str, Any]]:
+        """Send ``text`` and read the ``replies`` messages the bot answers with."""
+        await self.ws.send_json({"type": "message", "text": text})
+        return [await self.ws.receive_json(timeout=30) for _ in range(replies)]
+
+    async def greet(self) -> list[dict[str, Any]]:
+        return await self.say("hello", replies=2)  # the notice, then the safety question
+
+
+@pytest.fixture
+async def person(server: RunningServer) -> AsyncIterator[Person]:
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.ws_url) as ws:
+        await ws.send_json({"type": "hello", "lang": "en-GB"})
+        yield Person(ws)
+
+
+def texts(replies: list[dict[str, Any]]) -> str:
+    return " ".join(r["text"] for r in replies)
+
+
+def payloads(replies: list[dict[str, Any]]) -> dict[str, str]:
+    return {b["title"]: b["payload"] for r in replies for b in r["buttons"]}
+
+
+async def test_greeting_is_an_honest_notice_and_a_safety_check(person: Person) -> None:
+    replies = await person.say("hi", replies=2)
+    said = texts(replies)
+    assert "don't need to give your name" in said
+    assert "won't contact the police or anyone else without your consent" in said
+    assert "safe for you to talk right now" in said
+    assert all(r["type"] == "message" and r["from"] == "bot" and r["dir"] == "ltr" for r in replies)
+    assert payloads(replies) == {"Yes, I can talk": "/affirm", "No, not now": "/not_safe"}
+
+
+async def test_the_whole_conversation(person: Person) -> None:
+    menu = await person.greet()
+    menu = await person.say(payloads(menu)["Yes, I can talk"])
+    assert "What would you like to do?" in texts(menu)
+    assert set(payloads(menu)) == {"I need help", "Report something I saw", "Ask a question",
+                                   "Talk to a person"}
+
+    help_reply = texts(await person.say("my boss took my passport and i cant leave"))
+    assert "help does not depend on your name, the police or your papers" in help_reply
+
+    tip = texts(await person.say("i want to report something i saw at a farm"))
+    assert "Please don't confront anyone" in tip and "the town is enough" in tip
+
+    info = await person.say("i have a question")
+    rights = texts(await person.say(payloads(info)["My rights"]))
+    assert "whatever your immigration status" in rights
+
+    handoff = texts(await person.say("can i talk to a real person"))
+    assert "pass your message to a person" in handoff
+
+    stop = texts(await person.say("stop"))
+    assert "I will stop here" in stop
+
+
+async def test_it_is_not_safe_now(person: Person) -> None:
+    await person.greet()
+    reply = texts(await person.say("no not now, he is next to me"))
+    assert "Write again whenever it is safe" in reply
+
+
+async def test_words_it_does_not_understand_never_dead_end(person: Person) -> None:
+    replies = await person.say("zxqv blorf")
+    assert "didn't understand" in texts(replies)
+    assert "Talk to a person" in payloads(replies)
+
+
+async def test_the_socket_survives_bad_frames_on_the_real_server(person: Person) -> None:
+    await person.ws.send_str("{not json")
+    assert (await person.ws.receive_json(timeout=5))["code"] == "bad_json"
+    assert "don't need to give your name" in texts(await person.greet())
+
+
+async def test_nothing_personal_is_in_redis_or_the_logs(server: RunningServer, person: Person) -> None:
+    await person.greet()
+    await person.say("My name is Marisol, they keep my passport at the greenhouse in Fresno")
+    await person.say("my friend Oleksandr works there too")
+    await person.say("talk to a person")
+
+    client = redis.Redis(unix_socket_path=str(server.redis_socket))
+    try:
+        dumped = b""
+        trackers = 0
+        for key in client.scan_iter(count=1000):
+            dumped += key + b"\x00" + (client.dump(key) or b"")
+            trackers += key.startswith(b"tracker:webchat:")
+        client.save()  # and the RDB file written to disk
+    finally:
+        client.close()
+    dumped += (server.var_dir / "redis.rdb").read_bytes()
+    assert trackers >= 1
+    logs = server.logs().encode()
+    assert b'"event": "http"' in logs  # the log was captured, at DEBUG
+    for word in PRIVATE_WORDS:
+        assert word.lower().encode() not in dumped.lower(), f"{word} is in Redis"
+        assert word.lower().encode() not in logs.lower(), f"{word} is in the logs"
+
+
+async def test_delete_erases_the_conversation_from_redis(server: RunningServer, person: Person) -> None:
+    client = redis.Redis(unix_socket_path=str(server.redis_socket))
+    try:
+        before = set(client.scan_iter(match="tracker:*"))
+        await person.greet()
+        created = set(client.scan_iter(match="tracker:*")) - before
+        assert len(created) == 1
+        await person.ws.send_json({"type": "delete"})
+        assert "has been deleted" in (await person.ws.receive_json(timeout=10))["text"]
+        assert not created & set(client.scan_iter(match="tracker:*"))
+    finally:
+        client.close()
+
+
+async def test_health_and_metrics(server: RunningServer) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(server.url + "/healthz") as health:
+            assert health.status == 200 and (await health.json()) == {"status": "ok"}
+            assert health.headers["Server"] == "hotline"
+        async with session.get(server.url + "/metrics") as metrics:
+            body = await metrics.text()
+    assert 'hotline_messages_total{channel="webchat"}' in body
+    assert "hotline_turn_seconds_bucket" in body

@@ -1,0 +1,81 @@
+"""``hotline`` and ``make`` as an admin meets them: clear one-line errors, no tracebacks."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+
+from bot.settings import PROJECT_ROOT, Settings
+from tests.conftest import HOTLINE, free_port, server_environ, wait_for_banner
+
+
+def run_hotline(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(HOTLINE), *args], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=PROJECT_ROOT)
+
+
+def test_a_second_server_on_the_same_port_says_the_port_is_in_use(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = run_hotline(server_environ(tmp_path, HOTLINE_PORT=str(port)), "run")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"hotline: port {port} on 127.0.0.1 is in use; is Hotline already "
+                                     "running? Stop it or set HOTLINE_PORT.")
+
+
+def test_unreachable_redis_is_one_line_and_a_non_zero_exit(tmp_path: Path, model_settings: Settings) -> None:
+    env = server_environ(tmp_path, HOTLINE_PORT=str(free_port()), REDIS_URL="redis://127.0.0.1:1/0",
+                         HOTLINE_MODEL_DIR=str(model_settings.model_dir))
+    result = run_hotline(env, "run")
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("hotline:")]
+    assert lines == [line for line in result.stderr.splitlines() if "Traceback" in line or
+                     line.startswith("hotline:")]
+    assert len(lines) == 1 and "Redis at redis://127.0.0.1:1/0 is unreachable" in lines[0]
+
+
+def test_bad_configuration_lists_every_problem(tmp_path: Path) -> None:
+    env = server_environ(tmp_path, HOTLINE_PORT="http", REDIS_URL="localhost")
+    result = run_hotline(env, "run")
+    assert result.returncode == 2
+    assert "HOTLINE_PORT" in result.stderr and "REDIS_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_stale_model_is_refused(tmp_path: Path) -> None:
+    env = server_environ(tmp_path / "var", HOTLINE_PORT=str(free_port()),
+                         HOTLINE_MODEL_DIR=str(tmp_path / "empty-models"))
+    result = run_hotline(env, "run")
+    assert result.returncode == 1
+    assert "no model trained from the current data" in result.stderr and "hotline train" in result.stderr
+
+
+def test_train_is_a_no_op_when_nothing_changed(model_settings: Settings) -> None:
+    env = server_environ(Path("/unused"), HOTLINE_MODEL_DIR=str(model_settings.model_dir))
+    result = run_hotline(env, "train")
+    assert result.returncode == 0 and result.stdout.startswith("model up to date:")
+
+
+def test_the_server_stops_cleanly_and_takes_the_embedded_redis_with_it(
+        tmp_path: Path, model_settings: Settings) -> None:
+    env = server_environ(tmp_path, HOTLINE_PORT=str(free_port()),
+                         HOTLINE_MODEL_DIR=str(model_settings.model_dir))
+    process = subprocess.Popen([str(HOTLINE), "run"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True, cwd=PROJECT_ROOT)
+    try:
+        assert wait_for_banner(process, timeout=120)
+        assert (tmp_path / "redis.sock").exists()
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+        assert process.stdout is not None
+        process.stdout.close()
+    assert not (tmp_path / "redis.sock").exists()
+
+
+def test_make_without_python_310_says_what_to_install(tmp_path: Path) -> None:
+    result = subprocess.run(["make", "install", "PYTHON310=", f"VENV={tmp_path / 'venv'}"],
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "Python 3.10 is required" in result.stdout and "Traceback" not in result.stdout + result.stderr
