@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import logging
 import signal
 import socket
-import logging
 import sys
 from collections.abc import Sequence
 
