@@ -17,6 +17,7 @@ __all__ = ["QUIET_LOGGERS"]
 
 os.environ["RASA_TELEMETRY_ENABLED"] = "false"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
 
 # Rasa and its libraries log message text and sender ids at DEBUG and INFO
 # ("Received user message '...'"). They are capped at WARNING whatever the
