@@ -22,8 +22,7 @@ from rasa_sdk.executor import ActionExecutor
 from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
 
 import bot.actions
-from bot.conversation import Conversations
-from bot.keys import AGENT, CONVERSATIONS, METRICS, REDIS, REDIS_CONNECTION, SERVER_KEYS, SETTINGS
+from bot.keys import AGENT, REDIS, REDIS_CONNECTION, SERVER_KEYS, SETTINGS, TRACKERS
 from bot.settings import Settings
 from bot.tracker_store import EncryptedRedisTrackerStore, UrlRedisLockStore
 from bot.training import model_path
@@ -90,11 +89,8 @@ async def agent_ctx(app: web.Application) -> AsyncIterator[None]:
         None, app[REDIS], app[SERVER_KEYS].cipher(), settings.tracker_ttl_seconds
     )
     lock_store = UrlRedisLockStore(app[REDIS_CONNECTION].url)
-    agent = await load_agent(model, tracker_store, lock_store)
-    app[AGENT] = agent
-    app[CONVERSATIONS] = Conversations(
-        agent, tracker_store, app[SERVER_KEYS].pseudonym_key, app[METRICS]
-    )
+    app[AGENT] = await load_agent(model, tracker_store, lock_store)
+    app[TRACKERS] = tracker_store
     log.info("model loaded", extra={"model": model.name})
     yield
     lock_store.close()

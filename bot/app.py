@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
 from bot.agent import agent_ctx
-from bot.keys import AGENT, CONVERSATIONS, METRICS, REDIS, SERVER_KEYS, SETTINGS
-from bot.messages import Inbound, Outbound
+from bot.background import running
+from bot.conversation import conversations_ctx
+from bot.keys import AGENT, CONVERSATIONS, METRICS, REDIS, SENDERS, SERVER_KEYS, SETTINGS
+from bot.messages import Inbound, OnMessage, Outbound
 from bot.metrics import Metrics
 from bot.redis_conn import redis_ctx
 from bot.server_keys import load_server_keys
 from bot.settings import Settings
-from channels import CHANNELS
+from channels import CHANNELS, Channel, Telegram
 
 __all__ = ["MAX_BODY_BYTES", "create_app"]
 
@@ -46,25 +49,54 @@ async def _metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
 
 
+def _channels_ctx(channels: list[Channel]) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        yield
+        for channel in channels:
+            await channel.close()
+
+    return ctx
+
+
+def _polling_ctx(telegram: Telegram, on_message: OnMessage
+                 ) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        async with running(telegram.poll(on_message)):
+            yield
+
+    return ctx
+
+
 def create_app(settings: Settings) -> web.Application:
-    """Build the app; Redis and the model are opened when it starts."""
+    """Build the app; Redis, the model and the outbox start when it starts."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app[SERVER_KEYS] = load_server_keys(settings)
     app[METRICS] = Metrics()
-    app.cleanup_ctx.extend([redis_ctx, agent_ctx])
-    # aiohttp 3.9 types this signal's callbacks wrongly (fixed in 3.10).
-    app.on_response_prepare.append(_harden)  # type: ignore[arg-type]
+    app.on_response_prepare.append(_harden)  # type: ignore[arg-type]  # aiohttp 3.9 mistypes it
 
-    async def on_message(inbound: Inbound) -> list[Outbound]:
-        return await app[CONVERSATIONS].handle(inbound)
-
-    app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/metrics", _metrics)
+    channels: list[Channel] = []
     for channel_type in CHANNELS:
         channel = channel_type.from_settings(settings)
         if channel is None:
-            log.info("channel off: no credentials", extra={"channel": channel_type.name})
-            continue
+            log.info("channel off: not configured", extra={"channel": channel_type.name})
+        else:
+            channels.append(channel)
+    app[SENDERS] = {channel.name: channel for channel in channels}
+
+    app.cleanup_ctx.extend([redis_ctx, agent_ctx, conversations_ctx, _channels_ctx(channels)])
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/metrics", _metrics)
+    for channel in channels:
+        on_message = _handler(app, channel.replies_inline)
         app.router.add_routes(channel.routes(on_message))
+        if settings.telegram_polling and isinstance(channel, Telegram):
+            app.cleanup_ctx.append(_polling_ctx(channel, on_message))
     return app
+
+
+def _handler(app: web.Application, inline: bool) -> OnMessage:
+    async def on_message(inbound: Inbound) -> list[Outbound]:
+        return await app[CONVERSATIONS].handle(inbound, inline=inline)
+
+    return on_message

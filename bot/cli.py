@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -78,11 +79,40 @@ def _train(settings: Settings) -> int:
     return 0
 
 
+def _set_webhook(settings: Settings) -> int:
+    """Register the webhook: done by an admin, never at start-up (no network then)."""
+    from telegram.error import TelegramError
+
+    from channels.telegram import Telegram
+
+    telegram = Telegram.from_settings(settings)
+    if telegram is None or settings.telegram_webhook_secret is None or not settings.public_url:
+        return _fail("set TELEGRAM_BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET and HOTLINE_PUBLIC_URL first", 2)
+
+    async def register() -> None:
+        try:
+            await telegram.set_webhook(settings.public_url or "")
+        finally:
+            await telegram.close()
+
+    try:
+        asyncio.run(register())
+    except TelegramError as exc:
+        return _fail(f"Telegram refused the webhook: {exc}")
+    print(f"webhook set: {settings.public_url}/webhooks/telegram")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hotline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="serve the web chat, webhooks and console")
+    run = commands.add_parser("run", help="serve the web chat, webhooks and console")
+    run.add_argument("--telegram-polling", action="store_true",
+                     help="fetch Telegram updates by long polling (development, no public address)")
     commands.add_parser("train", help="train the model if its data or config changed")
+    telegram = commands.add_parser("telegram", help="Telegram bot administration")
+    telegram.add_subparsers(dest="action", required=True).add_parser(
+        "set-webhook", help="register HOTLINE_PUBLIC_URL/webhooks/telegram with the secret")
     args = parser.parse_args(argv)
     # Rasa's pinned libraries print deprecation notices on import (and reset the
     # warning filters as they load); they are for developers, whose tests turn
@@ -95,7 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"bad configuration: {exc}", 2)
     if args.command == "train":
         return _train(settings)
-    return _run(settings)
+    if args.command == "telegram":
+        return _set_webhook(settings)
+    return _run(replace(settings, telegram_polling=args.telegram_polling))
 
 
 if __name__ == "__main__":

@@ -1,49 +1,149 @@
-"""The path of one inbound message, after its channel has checked and parsed it."""
+"""The path of one inbound message, after its channel has checked and parsed it.
+
+Pseudonymise the address → drop provider re-deliveries → service commands (delete,
+STOP/START, HELP) → numbered options → the Rasa agent. Replies go back inline or,
+for channels that cannot answer in the request, through the durable outbox.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import time
+from collections.abc import AsyncIterator, Mapping
 
+from aiohttp import web
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from redis.asyncio import Redis
 
+from bot.addresses import AddressBook
+from bot.background import running
 from bot.identity import conversation_id
-from bot.messages import Inbound, Outbound
+from bot.keys import AGENT, CONVERSATIONS, METRICS, OUTBOX, REDIS, SENDERS, SERVER_KEYS, SETTINGS, TRACKERS
+from bot.messages import Inbound, Outbound, Sender
 from bot.metrics import Metrics
+from bot.outbox import Outbox
 from bot.tracker_store import EncryptedRedisTrackerStore
 
-__all__ = ["ERASED_TEXT", "Conversations"]
+__all__ = ["Conversations", "conversations_ctx"]
 
-ERASED_TEXT = "This conversation has been deleted. Write again whenever you want to start over."
+SEEN = "seen:"
+OPTIONS = "options:"
+_PENDING_SECONDS = 300  # a delivery still being answered; a crash lets a retry through
+_SEEN_SECONDS = 3 * 86400  # providers retry for at most a day
+_NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
 
 
 class Conversations:
-    """Pseudonymise the address, then let the Rasa agent answer."""
-
-    def __init__(self, agent: Agent, tracker_store: EncryptedRedisTrackerStore,
-                 pseudonym_key: bytes, metrics: Metrics) -> None:
+    def __init__(self, agent: Agent, trackers: EncryptedRedisTrackerStore, client: Redis,
+                 addresses: AddressBook, outbox: Outbox, senders: Mapping[str, Sender],
+                 pseudonym_key: bytes, metrics: Metrics, ttl_seconds: int) -> None:
         self._agent = agent
-        self._trackers = tracker_store
+        self._trackers = trackers
+        self._redis = client
+        self._addresses = addresses
+        self._outbox = outbox
+        self._senders = senders
         self._pseudonym_key = pseudonym_key
         self._metrics = metrics
+        self._ttl = ttl_seconds
 
-    async def handle(self, inbound: Inbound) -> list[Outbound]:
-        sender_id = conversation_id(self._pseudonym_key, inbound.channel, inbound.address)
-        self._metrics.messages.labels(inbound.channel).inc()
-        if inbound.command == "delete":
-            await self._trackers.delete(sender_id)
-            self._metrics.erasures.labels(inbound.channel).inc()
-            return [Outbound(text=ERASED_TEXT)]
+    async def handle(self, inbound: Inbound, *, inline: bool) -> list[Outbound]:
+        """Answer ``inbound``. With ``inline`` the replies are returned for the
+        channel to send in its response; otherwise they are queued in the outbox,
+        except a deletion's confirmation: nothing is left to queue it with, so it
+        is returned for the channel to send at once."""
+        conversation = conversation_id(self._pseudonym_key, inbound.channel, inbound.address)
+        seen = SEEN + inbound.channel + ":" + hashlib.sha256((inbound.delivery_id or "").encode()).hexdigest()
+        if inbound.delivery_id and not await self._redis.set(seen, "pending", nx=True, ex=_PENDING_SECONDS):
+            self._metrics.duplicates.labels(inbound.channel).inc()
+            return []
+        try:
+            self._metrics.messages.labels(inbound.channel).inc()
+            if inbound.command == "delete":
+                replies = await self._erase(conversation, inbound)
+            else:
+                await self._addresses.remember(conversation, inbound.address)
+                if inbound.message_ref:
+                    await self._addresses.add_ref(conversation, inbound.message_ref)
+                replies = await self._answer(conversation, inbound)
+        except BaseException:
+            if inbound.delivery_id:
+                await self._redis.delete(seen)  # not answered: the provider's retry must be
+            raise
+        if inbound.delivery_id:
+            await self._redis.set(seen, "done", ex=_SEEN_SECONDS)
+        if inline or inbound.command == "delete":
+            return replies
+        await self._outbox.enqueue(conversation, inbound.channel, replies)
+        return []
+
+    async def _answer(self, conversation: str, inbound: Inbound) -> list[Outbound]:
+        if inbound.command == "opt_out":
+            await self._outbox.stop(conversation)
+            return []  # the carrier confirms STOP itself; we send nothing more
+        if inbound.command == "opt_in":
+            await self._outbox.resume(conversation)
+            return [self._response("utter_opted_in")]
+        if inbound.command == "help":
+            return [self._response("utter_service_help")]
+        notes = [self._response("utter_media_not_kept")] if inbound.hints.get("media") else []
+        if not inbound.text:
+            return notes
+        text = await self._option_payload(conversation, inbound.text) or inbound.text
         started = time.perf_counter()
         collector = CollectingOutputChannel()
-        await self._agent.handle_message(
-            UserMessage(
-                text=inbound.text,
-                output_channel=collector,
-                sender_id=sender_id,
-                input_channel=inbound.channel,
-                metadata=dict(inbound.hints),
-            )
-        )
+        await self._agent.handle_message(UserMessage(
+            text=text, output_channel=collector, sender_id=conversation,
+            input_channel=inbound.channel, metadata=dict(inbound.hints),
+        ))
         self._metrics.turn_seconds.labels(inbound.channel).observe(time.perf_counter() - started)
-        return [Outbound.from_rasa(message, lang="en") for message in collector.messages]
+        replies = notes + [Outbound.from_rasa(message, lang="en") for message in collector.messages]
+        offered = [b.payload for reply in replies for b in reply.buttons]
+        if offered:
+            await self._redis.set(OPTIONS + conversation, json.dumps(offered), ex=self._ttl)
+        return replies
+
+    async def _option_payload(self, conversation: str, text: str) -> str | None:
+        """"2" answers the second button last offered (SMS shows buttons as numbers)."""
+        match = _NUMBER.match(text)
+        if match is None:
+            return None
+        raw = await self._redis.get(OPTIONS + conversation)
+        offered: list[str] = json.loads(raw) if raw else []
+        number = int(match.group(1))
+        return offered[number - 1] if 1 <= number <= len(offered) else None
+
+    async def _erase(self, conversation: str, inbound: Inbound) -> list[Outbound]:
+        """Delete my data: the device's messages where possible, then everything here."""
+        refs = await self._addresses.refs(conversation)
+        sender = self._senders.get(inbound.channel)
+        if refs and sender is not None:
+            await sender.unsend(inbound.address, refs)
+        await self._trackers.delete(conversation)
+        await self._addresses.forget(conversation)
+        await self._outbox.forget(conversation)
+        await self._redis.delete(OPTIONS + conversation)
+        self._metrics.erasures.labels(inbound.channel).inc()
+        return [self._response("utter_erased")]
+
+    def _response(self, name: str) -> Outbound:
+        """A service message from the domain (so it is translated with the rest)."""
+        variations = self._agent.domain.responses[name]
+        return Outbound.from_rasa(variations[0], lang="en")
+
+
+async def conversations_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings, client = app[SETTINGS], app[REDIS]
+    cipher = app[SERVER_KEYS].cipher()
+    addresses = AddressBook(client, cipher, settings.tracker_ttl_seconds)
+    outbox = Outbox(client, cipher, addresses, app[SENDERS], app[METRICS], settings.tracker_ttl_seconds)
+    app[OUTBOX] = outbox
+    app[CONVERSATIONS] = Conversations(
+        app[AGENT], app[TRACKERS], client, addresses, outbox, app[SENDERS],
+        app[SERVER_KEYS].pseudonym_key, app[METRICS], settings.tracker_ttl_seconds,
+    )
+    async with running(outbox.run()):
+        yield

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -13,12 +14,16 @@ if TYPE_CHECKING:  # imported for the annotations only: these modules import thi
     from rasa.core.agent import Agent
 
     from bot.conversation import Conversations
+    from bot.messages import Sender
     from bot.metrics import Metrics
+    from bot.outbox import Outbox
     from bot.redis_conn import RedisConnection
     from bot.server_keys import ServerKeys
+    from bot.tracker_store import EncryptedRedisTrackerStore
 
 __all__ = [
-    "AGENT", "CONVERSATIONS", "METRICS", "REDIS", "REDIS_CONNECTION", "SERVER_KEYS", "SETTINGS",
+    "AGENT", "CONVERSATIONS", "METRICS", "OUTBOX", "REDIS", "REDIS_CONNECTION", "SENDERS",
+    "SERVER_KEYS", "SETTINGS", "TRACKERS",
 ]
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -28,3 +33,7 @@ CONVERSATIONS: web.AppKey[Conversations] = web.AppKey("conversations")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 SERVER_KEYS: web.AppKey[ServerKeys] = web.AppKey("server_keys")
 AGENT: web.AppKey[Agent] = web.AppKey("agent")
+TRACKERS: web.AppKey[EncryptedRedisTrackerStore] = web.AppKey("trackers")
+OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
+# The enabled channels by name, as the core sees them: something to send through.
+SENDERS: web.AppKey[Mapping[str, Sender]] = web.AppKey("senders")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-__all__ = ["RTL_LANGUAGES", "Button", "Command", "Inbound", "OnMessage", "Outbound"]
+__all__ = ["RTL_LANGUAGES", "Button", "Command", "Inbound", "OnMessage", "Outbound", "Sender"]
 
 RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur"})
 
-Command = Literal["delete"]
+# What a person can ask of the service itself rather than of the bot: erase the
+# conversation, stop or resume messages (SMS STOP/START), or hear how it works.
+Command = Literal["delete", "opt_out", "opt_in", "help"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,12 @@ class Inbound:
     text: str
     hints: Mapping[str, str] = field(default_factory=dict)
     command: Command | None = None
+    # The provider's id of this delivery (Twilio MessageSid, Telegram update_id):
+    # a retried delivery carries the same id and is answered only once.
+    delivery_id: str | None = None
+    # The provider's id of the person's message where it can later be deleted
+    # from their device (Telegram message_id).
+    message_ref: str | None = None
 
     def __repr__(self) -> str:
         # Never let the text or the address reach a log through a repr.
@@ -59,4 +67,27 @@ class Outbound:
         return f"Outbound(sender={self.sender!r}, chars={len(self.text)}, buttons={len(self.buttons)})"
 
 
+class DeliveryError(Exception):
+    """A provider did not take a message. ``permanent``: retrying cannot help
+    (blocked bot, unsubscribed or invalid number); otherwise it is retried."""
+
+    def __init__(self, reason: str, *, permanent: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
 OnMessage = Callable[[Inbound], Awaitable[list[Outbound]]]
+
+
+class Sender(Protocol):
+    """What the core needs of a channel to reach a person after their request."""
+
+    async def send(self, address: str, message: Outbound) -> str | None:
+        """Deliver, returning the provider's message reference (if it can be
+        deleted later); raise :class:`DeliveryError` when the provider refuses."""
+        ...
+
+    async def unsend(self, address: str, refs: Sequence[str]) -> None:
+        """Remove these messages from the person's device where the medium allows."""
+        ...

@@ -19,6 +19,14 @@ class Metrics:
             "hotline_turn_seconds", "Time from a message to the bot's answer", ["channel"],
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=self.registry,
         )
+        self.outbox = Counter(
+            "hotline_outbox", "Outbox deliveries by result (sent, retry, failed, suppressed)",
+            ["channel", "status"], registry=self.registry,
+        )
+        self.duplicates = Counter(
+            "hotline_duplicates", "Provider re-deliveries answered only once", ["channel"],
+            registry=self.registry,
+        )
         self.erasures = Counter(
             "hotline_erasures", "Conversations erased at the person's request", ["channel"],
             registry=self.registry,

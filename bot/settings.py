@@ -67,6 +67,7 @@ class Settings:
     telegram_bot_token: Secret | None = None
     telegram_webhook_secret: Secret | None = None
     telegram_api_base: str | None = None
+    telegram_polling: bool = False  # set by ``hotline run --telegram-polling``
     pseudonym_key: Secret | None = None
     encryption_keys: tuple[tuple[str, Secret], ...] = field(default=())
 

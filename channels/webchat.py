@@ -12,12 +12,13 @@ import json
 import logging
 import re
 import secrets
+from collections.abc import Sequence
 from importlib import resources
 from typing import Any, ClassVar
 
 from aiohttp import WSMsgType, web
 
-from bot.messages import Inbound, OnMessage, Outbound
+from bot.messages import DeliveryError, Inbound, OnMessage, Outbound
 from bot.settings import Settings
 
 __all__ = ["MAX_FRAME_BYTES", "PAGE_CSP", "WebChat"]
@@ -59,10 +60,14 @@ def _frame(reply: Outbound) -> dict[str, Any]:
 
 class WebChat:
     name: ClassVar[str] = "webchat"
+    replies_inline: ClassVar[bool] = True
 
     def __init__(self) -> None:
         folder = resources.files("channels") / "static"
         self._files = {name: (folder / name).read_bytes() for name in _STATIC_TYPES}
+        # The open sockets of this process by address: a later message (a
+        # responder's) can reach a person only while their page is open.
+        self._sockets: dict[str, web.WebSocketResponse] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebChat:
@@ -87,6 +92,20 @@ class WebChat:
             web.get("/chat/ws", socket),
         ]
 
+    async def send(self, address: str, message: Outbound) -> str | None:
+        ws = self._sockets.get(address)
+        if ws is None or ws.closed:
+            raise DeliveryError("page_closed", permanent=True)
+        await ws.send_json(_frame(message))
+        return None
+
+    async def unsend(self, address: str, refs: Sequence[str]) -> None:
+        """The page shows nothing once it is closed; the open page clears itself."""
+
+    async def close(self) -> None:
+        for ws in list(self._sockets.values()):
+            await ws.close()
+
     def _static(self, name: str) -> web.Response:
         return web.Response(body=self._files[name], content_type=_STATIC_TYPES[name],
                             charset="utf-8", headers=_NO_TRACE)
@@ -95,7 +114,16 @@ class WebChat:
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=_TRANSPORT_LIMIT)
         await ws.prepare(request)
         address = secrets.token_urlsafe(24)
+        self._sockets[address] = ws
         hints: dict[str, str] = {}
+        try:
+            await self._receive(ws, address, hints, on_message)
+        finally:
+            self._sockets = {a: s for a, s in self._sockets.items() if s is not ws}
+        return ws
+
+    async def _receive(self, ws: web.WebSocketResponse, address: str, hints: dict[str, str],
+                       on_message: OnMessage) -> None:
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 if msg.type == WSMsgType.BINARY:
@@ -113,7 +141,9 @@ class WebChat:
                 continue
             if kind == "delete":
                 inbound = Inbound(self.name, address, "", dict(hints), command="delete")
+                del self._sockets[address]
                 address = secrets.token_urlsafe(24)  # what follows starts afresh
+                self._sockets[address] = ws
             else:
                 inbound = Inbound(self.name, address, frame["text"], dict(hints))
             try:
@@ -124,7 +154,6 @@ class WebChat:
                 continue
             for reply in replies:
                 await ws.send_json(_frame(reply))
-        return ws
 
     @staticmethod
     def _parse(data: str) -> tuple[dict[str, Any], dict[str, str] | None]:

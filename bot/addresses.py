@@ -1,0 +1,50 @@
+"""The real channel addresses, kept only encrypted and only for replying, and the
+references of messages on the person's device that can still be deleted.
+
+Threat (docs/threat-model.md, "stolen Redis dump", "curious insider"): a phone number
+or Telegram chat id is needed to send a later message (a responder's reply, a retry),
+but must never sit in Redis readable. It is sealed under the conversation's key,
+expires with the conversation and is erased with it.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from bot.crypto import Cipher
+
+__all__ = ["AddressBook"]
+
+PREFIX = "address:"
+REFS = "refs:"
+# Telegram lets a bot delete messages in a private chat for 48 hours.
+REF_TTL_SECONDS = 48 * 3600
+
+
+class AddressBook:
+    def __init__(self, client: Redis, cipher: Cipher, ttl_seconds: int) -> None:
+        self._redis = client
+        self._cipher = cipher
+        self._ttl = ttl_seconds
+
+    async def remember(self, conversation: str, address: str) -> None:
+        key = PREFIX + conversation
+        await self._redis.set(key, self._cipher.encrypt(address.encode(), key.encode()), ex=self._ttl)
+
+    async def lookup(self, conversation: str) -> str | None:
+        key = PREFIX + conversation
+        sealed = await self._redis.get(key)
+        return None if sealed is None else self._cipher.decrypt(sealed, key.encode()).decode()
+
+    async def add_ref(self, conversation: str, ref: str) -> None:
+        """Remember a message on the person's device, so that it can be deleted."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(REFS + conversation, ref)
+            pipe.expire(REFS + conversation, REF_TTL_SECONDS)
+            await pipe.execute()
+
+    async def refs(self, conversation: str) -> list[str]:
+        return [ref.decode() for ref in await self._redis.lrange(REFS + conversation, 0, -1)]
+
+    async def forget(self, conversation: str) -> None:
+        await self._redis.delete(PREFIX + conversation, REFS + conversation)

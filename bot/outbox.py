@@ -1,0 +1,179 @@
+"""The durable outbox: every message not sent as a synchronous reply goes here.
+
+Each conversation has its own Redis stream, so its messages leave in order and a
+message that fails blocks only the ones behind it. A sorted set says when each
+conversation is next due. The head of a stream is removed only after the provider
+accepted it: a provider outage, a crash or a restart delays messages, never loses
+them. A permanent refusal (a blocked bot, an unsubscribed number) is recorded in
+``outbox:failed`` and counted in the metrics. Workers in several processes share
+the work through a per-conversation lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import asdict
+
+from redis.asyncio import Redis
+
+from bot.addresses import AddressBook
+from bot.crypto import Cipher
+from bot.messages import Button, DeliveryError, Outbound, Sender
+from bot.metrics import Metrics
+
+__all__ = ["FAILED_STREAM", "Outbox"]
+
+log = logging.getLogger(__name__)
+
+QUEUE = "outbox:q:"
+DUE = "outbox:due"
+ATTEMPTS = "outbox:attempts:"
+LOCK = "outbox:lock:"
+STOPPED = "outbox:stopped:"
+FAILED_STREAM = "outbox:failed"
+MAX_BACKOFF_SECONDS = 60.0
+LOCK_MS = 60_000
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Outbox:
+    def __init__(self, client: Redis, cipher: Cipher, addresses: AddressBook,
+                 senders: Mapping[str, Sender], metrics: Metrics, retention_seconds: int,
+                 poll_seconds: float = 0.25, concurrency: int = 8) -> None:
+        self._redis = client
+        self._cipher = cipher
+        self._addresses = addresses
+        self._senders = senders
+        self._metrics = metrics
+        self._retention = retention_seconds
+        self._poll = poll_seconds
+        self._slots = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self._release = client.register_script(_RELEASE)
+
+    async def enqueue(self, conversation: str, channel: str, messages: list[Outbound]) -> None:
+        if not messages:
+            return
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for message in messages:
+                sealed = self._cipher.encrypt(json.dumps(asdict(message)).encode(), conversation.encode())
+                pipe.xadd(QUEUE + conversation, {"ch": channel, "m": sealed, "t": _now_ms()})
+            pipe.expire(QUEUE + conversation, self._retention)
+            pipe.zadd(DUE, {conversation: _now_ms()}, nx=True)
+            await pipe.execute()
+        self._wake.set()
+
+    async def stop(self, conversation: str) -> None:
+        """The person opted out (SMS STOP): nothing more is sent until they opt in."""
+        await self._redis.set(STOPPED + conversation, 1, ex=self._retention)
+
+    async def resume(self, conversation: str) -> None:
+        await self._redis.delete(STOPPED + conversation)
+
+    async def forget(self, conversation: str) -> None:
+        """Erase the conversation's pending messages (delete my data)."""
+        await self._redis.delete(QUEUE + conversation, ATTEMPTS + conversation, STOPPED + conversation)
+        await self._redis.zrem(DUE, conversation)
+
+    async def run(self) -> None:
+        """Deliver due messages until cancelled."""
+        pending: set[asyncio.Task[None]] = set()
+        while True:
+            due = await self._redis.zrangebyscore(DUE, "-inf", _now_ms(), start=0, num=50)
+            for raw in due:
+                await self._slots.acquire()
+                task = asyncio.create_task(self._drain(raw.decode()))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+                task.add_done_callback(lambda _: self._slots.release())
+            if not due:
+                self._wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll)
+            else:
+                await asyncio.sleep(0)  # let the drains start before looking again
+
+    async def _drain(self, conversation: str) -> None:
+        token = secrets.token_hex(8)
+        if not await self._redis.set(LOCK + conversation, token, nx=True, px=LOCK_MS):
+            return  # another worker has it
+        try:
+            while await self._deliver_head(conversation):
+                pass
+        except Exception as exc:  # Redis trouble: the conversation stays due and is retried
+            log.error("outbox drain failed", extra={"error": type(exc).__name__})
+        finally:
+            await self._release(keys=[LOCK + conversation], args=[token])
+
+    async def _deliver_head(self, conversation: str) -> bool:
+        """Send the oldest message; True if the next one may follow at once."""
+        queue = QUEUE + conversation
+        head = await self._redis.xrange(queue, count=1)
+        if not head:
+            await self._redis.zrem(DUE, conversation)
+            if await self._redis.xlen(queue):  # enqueued meanwhile: stay due
+                await self._redis.zadd(DUE, {conversation: _now_ms()})
+            return False
+        entry_id, fields = head[0]
+        channel = fields[b"ch"].decode()
+        if await self._redis.exists(STOPPED + conversation):
+            return await self._discard(queue, entry_id, conversation, channel, "opted_out", "suppressed")
+        address = await self._addresses.lookup(conversation)
+        sender = self._senders.get(channel)
+        if address is None or sender is None:
+            return await self._discard(queue, entry_id, conversation, channel, "no_address")
+        message = _load(self._cipher.decrypt(fields[b"m"], conversation.encode()))
+        try:
+            ref = await sender.send(address, message)
+        except DeliveryError as exc:
+            if exc.permanent:
+                return await self._discard(queue, entry_id, conversation, channel, exc.reason)
+            return await self._back_off(conversation, channel, exc.reason)
+        except Exception as exc:  # an unexpected client error is treated as passing
+            return await self._back_off(conversation, channel, type(exc).__name__)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xdel(queue, entry_id)
+            pipe.delete(ATTEMPTS + conversation)
+            await pipe.execute()
+        if ref is not None:
+            await self._addresses.add_ref(conversation, ref)
+        self._metrics.outbox.labels(channel, "sent").inc()
+        return True
+
+    async def _back_off(self, conversation: str, channel: str, reason: str) -> bool:
+        attempts = await self._redis.incr(ATTEMPTS + conversation)
+        await self._redis.expire(ATTEMPTS + conversation, self._retention)
+        delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** (attempts - 1))
+        await self._redis.zadd(DUE, {conversation: _now_ms() + int(delay * 1000)})
+        self._metrics.outbox.labels(channel, "retry").inc()
+        log.warning("delivery deferred", extra={"channel": channel, "reason": reason,
+                                                "attempt": attempts, "retry_in_s": delay})
+        return False
+
+    async def _discard(self, queue: str, entry_id: bytes, conversation: str, channel: str,
+                       reason: str, status: str = "failed") -> bool:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xdel(queue, entry_id)
+            pipe.delete(ATTEMPTS + conversation)
+            pipe.xadd(FAILED_STREAM, {"conversation": conversation, "channel": channel,
+                                      "reason": reason, "t": _now_ms()}, maxlen=10_000, approximate=True)
+            await pipe.execute()
+        self._metrics.outbox.labels(channel, status).inc()
+        log.warning("delivery dropped", extra={"channel": channel, "reason": reason, "status": status})
+        return True
+
+
+def _load(raw: bytes) -> Outbound:
+    data = json.loads(raw)
+    data["buttons"] = tuple(Button(**b) for b in data["buttons"])
+    return Outbound(**data)
