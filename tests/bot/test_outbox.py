@@ -1,0 +1,157 @@
+"""The durable outbox with the real Twilio and Telegram clients against local fakes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from redis.asyncio import Redis
+
+from bot.addresses import AddressBook
+from bot.background import running
+from bot.crypto import Cipher
+from bot.messages import Button, Outbound
+from bot.metrics import Metrics
+from bot.outbox import FAILED_STREAM, Outbox
+from bot.settings import Secret, Settings
+from channels.sms import Sms
+from channels.telegram import Telegram
+from tests.conftest import TELEGRAM_TOKEN, TWILIO_SID, TWILIO_TOKEN
+from tests.fakes import FakeTelegram, FakeTwilio
+
+
+@dataclass
+class Rig:
+    outbox: Outbox
+    addresses: AddressBook
+    redis: Redis
+    metrics: Metrics
+    sms: Sms
+    telegram: Telegram
+
+
+@pytest.fixture
+async def rig(settings: Settings, fake_twilio: FakeTwilio, fake_telegram: FakeTelegram
+              ) -> AsyncIterator[Rig]:
+    fake_twilio.reset()
+    fake_telegram.reset()
+    assert settings.redis_url is not None
+    client = Redis.from_url(settings.redis_url)
+    await client.flushdb()
+    cipher = Cipher({"k1": b"\x03" * 32}, "k1")
+    addresses = AddressBook(client, cipher, 3600)
+    sms = Sms(TWILIO_SID, Secret(TWILIO_TOKEN), "MG" + "1" * 32, "http://127.0.0.1", fake_twilio.url)
+    telegram = Telegram(Secret(TELEGRAM_TOKEN), None, fake_telegram.url)
+    metrics = Metrics()
+    outbox = Outbox(client, cipher, addresses, {"sms": sms, "telegram": telegram}, metrics, 3600,
+                    poll_seconds=0.05)
+    async with running(outbox.run()):
+        yield Rig(outbox, addresses, client, metrics, sms, telegram)
+    await sms.close()
+    await telegram.close()
+    await client.close(close_connection_pool=True)
+
+
+async def until(check: object, timeout: float = 30) -> None:
+    """Wait for a state the outbox worker reaches in Redis in its own time. It is
+    observed by reading Redis every 50 ms up to a deadline: the worker signals
+    nothing a test could await, and no sleep stands in for an outcome."""
+    async def poll() -> None:
+        while not await check():  # type: ignore[operator]  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    await asyncio.wait_for(poll(), timeout)
+
+
+def metric(rig: Rig, channel: str, status: str) -> float:
+    return rig.metrics.outbox.labels(channel, status)._value.get()
+
+
+async def test_messages_reach_twilio_through_the_messaging_service(rig: Rig, fake_twilio: FakeTwilio) -> None:
+    await rig.addresses.remember("sms:a", "+14155550101")
+    await rig.outbox.enqueue("sms:a", "sms", [Outbound("A responder wrote back.",
+                                                       (Button("Talk", "/talk_to_human"),))])
+    (call,) = await asyncio.to_thread(fake_twilio.wait_for, lambda calls: len(calls) >= 1)
+    assert call.params["To"] == "+14155550101" and call.params["MessagingServiceSid"].startswith("MG")
+    assert call.params["Body"] == "A responder wrote back.\nReply 1 for Talk"
+    assert call.params["account"] == TWILIO_SID and call.params["auth"].startswith("Basic ")
+
+
+async def test_an_outage_delays_but_loses_and_repeats_nothing(rig: Rig, fake_twilio: FakeTwilio,
+                                                              fake_telegram: FakeTelegram) -> None:
+    fake_twilio.fail_next = 4
+    fake_telegram.fail_next = 3
+    await rig.addresses.remember("sms:b", "+14155550102")
+    await rig.addresses.remember("telegram:c", "777")
+    for n in range(5):
+        await rig.outbox.enqueue("sms:b", "sms", [Outbound(f"sms {n}")])
+        await rig.outbox.enqueue("telegram:c", "telegram", [Outbound(f"tg {n}")])
+    sms_calls = await asyncio.to_thread(fake_twilio.wait_for, lambda calls: len(calls) >= 5)
+    tg_calls = await asyncio.to_thread(
+        fake_telegram.wait_for, lambda calls: len([c for c in calls if c.method == "sendMessage"]) >= 5)
+    assert fake_twilio.failures_served >= 4 and fake_telegram.failures_served >= 3
+    assert [c.params["Body"] for c in sms_calls] == [f"sms {n}" for n in range(5)]  # once each, in order
+    assert [c.params["text"] for c in tg_calls if c.method == "sendMessage"] == [f"tg {n}" for n in range(5)]
+    await until(lambda: _empty(rig, "sms:b", "telegram:c"))
+    assert metric(rig, "sms", "retry") >= 1 and metric(rig, "sms", "sent") == 5
+
+
+async def _empty(rig: Rig, *conversations: str) -> bool:
+    lengths = [await rig.redis.xlen(f"outbox:q:{c}") for c in conversations]
+    return not any(lengths) and await rig.redis.zcard("outbox:due") == 0
+
+
+async def test_a_blocked_bot_is_a_recorded_permanent_failure(rig: Rig, fake_telegram: FakeTelegram) -> None:
+    fake_telegram.blocked.add(31337)
+    await rig.addresses.remember("telegram:d", "31337")
+    await rig.outbox.enqueue("telegram:d", "telegram", [Outbound("one"), Outbound("two")])
+    await until(lambda: _failed(rig, 2))
+    entries = await rig.redis.xrange(FAILED_STREAM)
+    assert {e[1][b"reason"] for e in entries} == {b"telegram_forbidden"}
+    assert metric(rig, "telegram", "failed") == 2 and await _empty(rig, "telegram:d")
+
+
+async def _failed(rig: Rig, count: int) -> bool:
+    return await rig.redis.xlen(FAILED_STREAM) >= count
+
+
+async def test_nothing_is_sent_after_stop(rig: Rig, fake_twilio: FakeTwilio) -> None:
+    await rig.addresses.remember("sms:e", "+14155550105")
+    await rig.outbox.stop("sms:e")
+    await rig.outbox.enqueue("sms:e", "sms", [Outbound("must not arrive")])
+    await until(lambda: _empty(rig, "sms:e"))
+    assert metric(rig, "sms", "suppressed") == 1
+    await rig.outbox.resume("sms:e")
+    await rig.outbox.enqueue("sms:e", "sms", [Outbound("after START")])
+    calls = await asyncio.to_thread(fake_twilio.wait_for, lambda calls: len(calls) >= 1)
+    assert [c.params["Body"] for c in calls] == ["after START"]
+
+
+async def test_an_unsubscribed_number_is_permanent(rig: Rig, fake_twilio: FakeTwilio) -> None:
+    fake_twilio.blocked.add("+14155550106")
+    await rig.addresses.remember("sms:f", "+14155550106")
+    await rig.outbox.enqueue("sms:f", "sms", [Outbound("hello")])
+    await until(lambda: _failed(rig, 1))
+    assert (await rig.redis.xrange(FAILED_STREAM))[0][1][b"reason"] == b"twilio_21610"
+
+
+async def test_queued_messages_are_encrypted(rig: Rig) -> None:
+    await rig.outbox.stop("sms:g")  # hold them back so they can be inspected
+    await rig.addresses.remember("sms:g", "+14155550107")
+    async with rig.outbox.holding("sms:g"):
+        await rig.outbox.enqueue("sms:g", "sms", [Outbound("Marisol is at the farm")])
+        raw = b"".join(v for _, fields in await rig.redis.xrange("outbox:q:sms:g") for v in fields.values())
+        address = await rig.redis.get("address:sms:g")
+    assert b"Marisol" not in raw and b"4155550107" not in (address or b"")
+
+
+async def test_sent_telegram_messages_are_remembered_for_deletion(rig: Rig) -> None:
+    await rig.addresses.remember("telegram:h", "4040")
+    await rig.outbox.enqueue("telegram:h", "telegram", [Outbound("one"), Outbound("two")])
+    await until(lambda: _refs(rig, "telegram:h", 2))
+    assert len(await rig.addresses.refs("telegram:h")) == 2
+
+
+async def _refs(rig: Rig, conversation: str, count: int) -> bool:
+    return len(await rig.addresses.refs(conversation)) >= count

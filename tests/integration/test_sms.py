@@ -1,0 +1,173 @@
+"""SMS as Twilio delivers it: signed form posts to the real server, TwiML back."""
+
+from __future__ import annotations
+
+import itertools
+import xml.etree.ElementTree as ET
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+import redis
+from twilio.request_validator import RequestValidator
+
+from tests.conftest import TWILIO_NUMBER, TWILIO_SID, TWILIO_TOKEN, RunningServer
+from tests.fakes import FakeTwilio
+
+_sids = itertools.count(1)
+_numbers = itertools.count(5550100)
+
+
+def new_number() -> str:
+    return f"+1415{next(_numbers):07d}"
+
+
+def twilio_form(sender: str, body: str, **extra: str) -> dict[str, str]:
+    """The fields Twilio posts for an incoming SMS."""
+    return {"ToCountry": "US", "ToState": "CA", "SmsMessageSid": f"SM{next(_sids):032x}",
+            "NumMedia": "0", "ToCity": "", "FromZip": "", "SmsSid": "", "FromState": "CA",
+            "SmsStatus": "received", "FromCity": "", "Body": body, "FromCountry": "US",
+            "To": TWILIO_NUMBER, "ToZip": "", "NumSegments": "1", "AccountSid": TWILIO_SID,
+            "From": sender, "ApiVersion": "2010-04-01", **extra} | {"MessageSid": extra.get(
+                "MessageSid", f"SM{next(_sids):032x}")}
+
+
+def sign(url: str, form: dict[str, str], token: str = TWILIO_TOKEN) -> str:
+    return RequestValidator(token).compute_signature(url, form)
+
+
+class Phone:
+    """A person's phone number texting the hotline through Twilio."""
+
+    def __init__(self, server: RunningServer, number: str | None = None) -> None:
+        self.server = server
+        self.number = number or new_number()
+        self.url = server.url + "/webhooks/twilio"
+
+    async def post(self, form: dict[str, str], signature: str | None = None,
+                   headers: dict[str, str] | None = None) -> aiohttp.ClientResponse:
+        all_headers = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
+        if signature is not None:
+            all_headers["X-Twilio-Signature"] = signature
+        async with aiohttp.ClientSession() as session:
+            response = await session.post(self.url, data=urlencode(form), headers=all_headers)
+            await response.read()
+            return response
+
+    async def text(self, body: str, **extra: str) -> list[str]:
+        """Send a signed SMS; the reply messages in the TwiML answer."""
+        form = twilio_form(self.number, body, **extra)
+        return await self.deliver(form)
+
+    async def deliver(self, form: dict[str, str]) -> list[str]:
+        response = await self.post(form, sign(self.url, form))
+        assert response.status == 200 and response.content_type == "text/xml"
+        root = ET.fromstring(await response.text())
+        assert root.tag == "Response"
+        return [m.text or "" for m in root.findall("Message")]
+
+
+@pytest.fixture
+def phone(server: RunningServer) -> Phone:
+    return Phone(server)
+
+
+async def test_a_text_is_answered_in_twiml_with_numbered_options(phone: Phone) -> None:
+    notice, question = await phone.text("hello")
+    assert "don't need to give your name" in notice
+    assert question.endswith("Reply 1 for Yes, I can talk\nReply 2 for No, not now")
+    (menu,) = await phone.text("1")
+    assert menu.startswith("Thank you. What would you like to do?")
+    assert "Reply 4 for Talk to a person" in menu
+    (handoff,) = await phone.text(" 4 ")
+    assert "pass your message to a person" in handoff
+
+
+async def test_a_number_with_no_options_offered_is_just_text(phone: Phone) -> None:
+    (reply,) = await phone.text("7")
+    assert "didn't understand" in reply
+
+
+@pytest.mark.parametrize("case", ["missing", "bad", "other_token", "other_url", "tampered", "json"])
+async def test_unsigned_or_forged_requests_get_a_bare_403(server: RunningServer, phone: Phone,
+                                                           case: str) -> None:
+    form = twilio_form(phone.number, "Marisol forged this")
+    signature = {
+        "missing": None,
+        "bad": "c2lnbmF0dXJl",
+        "other_token": sign(phone.url, form, token="someone-elses-token"),
+        "other_url": sign("https://evil.example/webhooks/twilio", form),
+        "tampered": sign(phone.url, form),
+        "json": sign(phone.url, form),
+    }[case]
+    if case == "tampered":
+        form = {**form, "Body": "changed after signing"}
+    headers = {"Content-Type": "application/json"} if case == "json" else None
+    response = await phone.post(form, signature, headers)
+    assert response.status == 403
+    assert "forged" not in await response.text() and "Marisol" not in server.logs()
+
+
+async def test_a_replayed_delivery_gets_one_bot_turn(server: RunningServer, phone: Phone) -> None:
+    form = twilio_form(phone.number, "hello")
+    first = await phone.deliver(form)
+    replay = await phone.deliver(form)  # the same signed request again (Twilio retry or replay)
+    assert len(first) == 2 and replay == []
+    async with aiohttp.ClientSession() as session, session.get(server.url + "/metrics") as response:
+        assert 'hotline_duplicates_total{channel="sms"}' in await response.text()
+
+
+async def test_media_is_acknowledged_and_never_fetched(phone: Phone, fake_twilio: FakeTwilio) -> None:
+    media_url = fake_twilio.url + "/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"
+    replies = await phone.text("", NumMedia="1", MediaUrl0=media_url, MediaContentType0="image/jpeg")
+    assert replies == ["I can only read text. We did not open or keep your picture or file; if you "
+                       "can, please tell me in words."]
+    with_text = await phone.text("hello", NumMedia="1", MediaUrl0=media_url, MediaContentType0="image/jpeg")
+    assert "did not open or keep" in with_text[0] and "don't need to give your name" in with_text[1]
+    assert all("Media" not in str(call.params) for call in fake_twilio.calls)
+
+
+async def test_stop_silences_everything_until_start(phone: Phone) -> None:
+    await phone.text("hello")
+    assert await phone.text("STOP") == []  # Twilio confirms opt-out itself
+    assert await phone.text("hello again") == []
+    (back,) = await phone.text("start")
+    assert "You will get our messages again" in back
+    assert len(await phone.text("hello")) == 2
+
+
+async def test_help_explains_the_service(phone: Phone) -> None:
+    (reply,) = await phone.text("HELP")
+    assert "free, confidential helpline" in reply and "STOP" in reply and "DELETE" in reply
+
+
+async def test_delete_erases_the_conversation_and_its_address(server: RunningServer, phone: Phone) -> None:
+    await phone.text("hello")
+    conversation = server.conversation("sms", phone.number)
+    client = redis.Redis(unix_socket_path=str(server.redis_socket))
+    try:
+        assert client.exists(f"tracker:{conversation}", f"address:{conversation}") == 2
+        (confirmation,) = await phone.text("Delete")
+        assert "has been deleted" in confirmation
+        assert client.exists(f"tracker:{conversation}", f"address:{conversation}",
+                             f"options:{conversation}") == 0
+    finally:
+        client.close()
+
+
+async def test_missing_fields_are_a_clear_400(phone: Phone) -> None:
+    form = {"Body": "hello", "AccountSid": TWILIO_SID}
+    response = await phone.post(form, sign(phone.url, form))
+    assert response.status == 400
+
+
+async def test_no_phone_number_in_redis_or_logs(server: RunningServer, phone: Phone) -> None:
+    await phone.text("hello, my name is Marisol")
+    client = redis.Redis(unix_socket_path=str(server.redis_socket))
+    try:
+        dumped = b"".join(k + (client.dump(k) or b"") for k in client.scan_iter(count=1000))
+    finally:
+        client.close()
+    digits = phone.number.lstrip("+").encode()
+    assert digits not in dumped and b"Marisol" not in dumped
+    assert phone.number.lstrip("+") not in server.logs() and "Marisol" not in server.logs()
