@@ -34,6 +34,10 @@ async def _serve(settings: Settings, sock: socket.socket) -> None:
     from bot.logs import AccessLogger, setup_logging
 
     setup_logging(settings.log_level)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before the banner: a stop is never lost
+        loop.add_signal_handler(sig, stop.set)
     runner = web.AppRunner(create_app(settings), access_log_class=AccessLogger,
                            handle_signals=False)
     await runner.setup()
@@ -41,10 +45,6 @@ async def _serve(settings: Settings, sock: socket.socket) -> None:
         await web.SockSite(runner, sock).start()
         print(f"Hotline is running.\n  Web chat: {settings.base_url}/chat\n"
               f"  Health:   {settings.base_url}/healthz", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
     finally:
         await runner.cleanup()

@@ -22,7 +22,7 @@ from bot.addresses import AddressBook
 from bot.background import running
 from bot.identity import conversation_id
 from bot.keys import AGENT, CONVERSATIONS, METRICS, OUTBOX, REDIS, SENDERS, SERVER_KEYS, SETTINGS, TRACKERS
-from bot.messages import Inbound, Outbound, Sender
+from bot.messages import Command, Inbound, Outbound, Sender
 from bot.metrics import Metrics
 from bot.outbox import Outbox
 from bot.tracker_store import EncryptedRedisTrackerStore
@@ -33,6 +33,8 @@ SEEN = "seen:"
 OPTIONS = "options:"
 _PENDING_SECONDS = 300  # a delivery still being answered; a crash lets a retry through
 _SEEN_SECONDS = 3 * 86400  # providers retry for at most a day
+# Button payloads (and typed commands) that ask the service, not the bot.
+SERVICE_PAYLOADS: dict[str, Command] = {"/delete": "delete", "/help": "help"}
 _NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
 
 
@@ -62,47 +64,46 @@ class Conversations:
             return []
         try:
             self._metrics.messages.labels(inbound.channel).inc()
-            if inbound.command == "delete":
+            text = await self._option_payload(conversation, inbound.text) or inbound.text
+            command = inbound.command or SERVICE_PAYLOADS.get(text.strip().lower())
+            if command == "delete":
                 replies = await self._erase(conversation, inbound)
             else:
                 await self._addresses.remember(conversation, inbound.address)
                 if inbound.message_ref:
                     await self._addresses.add_ref(conversation, inbound.message_ref)
-                replies = await self._answer(conversation, inbound)
+                replies = await self._answer(conversation, inbound, command, text)
+                await self._offer(conversation, replies)
         except BaseException:
             if inbound.delivery_id:
                 await self._redis.delete(seen)  # not answered: the provider's retry must be
             raise
         if inbound.delivery_id:
             await self._redis.set(seen, "done", ex=_SEEN_SECONDS)
-        if inline or inbound.command == "delete":
+        if inline or command == "delete":
             return replies
         await self._outbox.enqueue(conversation, inbound.channel, replies)
         return []
 
-    async def _answer(self, conversation: str, inbound: Inbound) -> list[Outbound]:
-        if inbound.command == "opt_out":
+    async def _answer(self, conversation: str, inbound: Inbound, command: Command | None,
+                      text: str) -> list[Outbound]:
+        if command == "opt_out":
             await self._outbox.stop(conversation)
             return []  # the carrier confirms STOP itself; we send nothing more
-        if inbound.command == "opt_in":
+        if command == "opt_in":
             await self._outbox.resume(conversation)
             return [self._response("utter_opted_in")]
-        if inbound.command == "help":
+        if command == "help":
             return [self._response("utter_service_help")]
         if await self._outbox.is_stopped(conversation):
             # After STOP nothing is sent, not even a reply; the words are still heard.
-            if inbound.text:
-                await self._turn(conversation, inbound, inbound.text)
+            if text:
+                await self._turn(conversation, inbound, text)
             return []
         notes = [self._response("utter_media_not_kept")] if inbound.hints.get("media") else []
-        if not inbound.text:
+        if not text:
             return notes
-        text = await self._option_payload(conversation, inbound.text) or inbound.text
-        replies = notes + await self._turn(conversation, inbound, text)
-        offered = [b.payload for reply in replies for b in reply.buttons]
-        if offered:
-            await self._redis.set(OPTIONS + conversation, json.dumps(offered), ex=self._ttl)
-        return replies
+        return notes + await self._turn(conversation, inbound, text)
 
     async def _turn(self, conversation: str, inbound: Inbound, text: str) -> list[Outbound]:
         """One turn of the Rasa agent."""
@@ -114,6 +115,12 @@ class Conversations:
         ))
         self._metrics.turn_seconds.labels(inbound.channel).observe(time.perf_counter() - started)
         return [Outbound.from_rasa(message, lang="en") for message in collector.messages]
+
+    async def _offer(self, conversation: str, replies: list[Outbound]) -> None:
+        """Remember the buttons just offered, so that a typed number can choose one."""
+        offered = [b.payload for reply in replies for b in reply.buttons]
+        if offered:
+            await self._redis.set(OPTIONS + conversation, json.dumps(offered), ex=self._ttl)
 
     async def _option_payload(self, conversation: str, text: str) -> str | None:
         """"2" answers the second button last offered (SMS shows buttons as numbers)."""

@@ -31,9 +31,8 @@ log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 GROUP_NOTICE = "I only talk in private chats, to keep what you write private. Please message me directly."
-# Commands shown in Telegram's menu; /start opens every chat with a bot.
-COMMANDS = {"/start": "/greet", "/stop": "/stop"}
-SERVICE_COMMANDS = {"/delete": "delete", "/help": "help"}
+# /start opens every chat with a bot; /delete and /help reach the core as typed.
+COMMANDS = {"/start": "/greet"}
 POLL_TIMEOUT_SECONDS = 25
 
 
@@ -115,10 +114,10 @@ class Telegram:
         hints = self._hints(message.from_user)
         if message.effective_attachment is not None:
             hints["media"] = "1"  # never downloaded, never kept
-        command = text.split("@", 1)[0].lower() if text.startswith("/") else ""
-        service = SERVICE_COMMANDS.get(command)
-        return Inbound(self.name, str(message.chat.id), COMMANDS.get(command, text), hints,
-                       command=service,  # type: ignore[arg-type]
+        if text.startswith("/"):  # "/delete@hotline_bot" in a chat with several bots
+            text = text.split("@", 1)[0].lower()
+            text = COMMANDS.get(text, text)
+        return Inbound(self.name, str(message.chat.id), text, hints,
                        delivery_id=delivery, message_ref=str(message.message_id))
 
     @staticmethod

@@ -70,7 +70,7 @@ async def test_language_code_commands_and_ids_are_passed_on(
     assert greeting.hints == {"language_code": "uk"} and greeting.text == "привіт"
     assert greeting.address == "99" and greeting.delivery_id == "100" and greeting.message_ref == "7"
     assert start.text == "/greet" and start.command is None
-    assert delete.command == "delete" and help_.command == "help" and stop.text == "/stop"
+    assert (delete.text, help_.text, stop.text) == ("/delete", "/help", "/stop")
 
 
 async def test_polling_feeds_the_same_path_without_a_webhook(channel: Telegram,

@@ -75,8 +75,10 @@ async def test_the_whole_conversation(person: Person) -> None:
     handoff = texts(await person.say("can i talk to a real person"))
     assert "pass your message to a person" in handoff
 
-    stop = texts(await person.say("stop"))
-    assert "I will stop here" in stop
+    stop = await person.say("stop")
+    assert "I will stop here" in texts(stop)
+    erased = texts(await person.say(payloads(stop)["Delete this conversation"]))
+    assert "has been deleted" in erased
 
 
 async def test_it_is_not_safe_now(person: Person) -> None:

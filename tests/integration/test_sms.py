@@ -136,9 +136,12 @@ async def test_stop_silences_everything_until_start(phone: Phone) -> None:
     assert len(await phone.text("hello")) == 2
 
 
-async def test_help_explains_the_service(phone: Phone) -> None:
+async def test_help_explains_the_service_and_offers_deletion(phone: Phone) -> None:
     (reply,) = await phone.text("HELP")
     assert "free, confidential helpline" in reply and "STOP" in reply and "DELETE" in reply
+    assert reply.endswith("Reply 1 for Delete this conversation")
+    (confirmation,) = await phone.text("1")
+    assert "has been deleted" in confirmation
 
 
 async def test_delete_erases_the_conversation_and_its_address(server: RunningServer, phone: Phone) -> None:

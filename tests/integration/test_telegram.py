@@ -174,3 +174,20 @@ async def test_delete_removes_both_sides_of_the_chat_and_our_copy(
         assert list(client.scan_iter(match=f"*{conversation}*")) == []
     finally:
         client.close()
+
+
+async def test_the_delete_button_works_like_the_command(server: RunningServer, person: TelegramUser,
+                                                        fake_telegram: FakeTelegram) -> None:
+    stop = await person.say("stop", replies=1)
+    assert keyboard(stop[0]) == [("Delete this conversation", "/delete")]
+    press = {"update_id": next(_update_ids), "callback_query": {
+        "id": "cbq-del", "from": user(person.chat_id), "chat_instance": "ci", "data": "/delete",
+        "message": {"message_id": stop[0].params["_sent_id"], "date": int(time.time()), "text": "stop",
+                    "chat": {"id": person.chat_id, "type": "private", "first_name": "A"}}}}
+    assert await person.deliver(press) == 200
+    calls = fake_telegram.wait_for(lambda calls: any(
+        c.method == "deleteMessages" and int(c.params["chat_id"]) == person.chat_id for c in calls))
+    deleted = {int(i) for c in calls if c.method == "deleteMessages"
+               and int(c.params["chat_id"]) == person.chat_id for i in c.params["message_ids"]}
+    assert stop[0].params["_sent_id"] in deleted
+    fake_telegram.wait_for(lambda _: "has been deleted" in person.sent()[-1].params["text"])
