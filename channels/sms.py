@@ -14,12 +14,13 @@ import hmac
 import logging
 from collections.abc import Sequence
 from typing import ClassVar
+from urllib.parse import urlparse
 
 import phonenumbers
 from aiohttp import web
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import RequestValidator, add_port, remove_port
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -76,9 +77,15 @@ class Sms:
         return [web.post("/webhooks/twilio", webhook)]
 
     def signature_ok(self, path_qs: str, form: dict[str, list[str]], signature: str) -> bool:
-        url = self._webhook_url + path_qs.removeprefix("/webhooks/twilio")
-        expected = self._validator.compute_signature(url, _MultiForm(form))
-        return hmac.compare_digest(expected.encode(), signature.encode())
+        """Twilio signs the URL with or without the default port, depending on the
+        route the request took: both forms are tried, as twilio's own validator does."""
+        url = urlparse(self._webhook_url + path_qs.removeprefix("/webhooks/twilio"))
+        matches = [
+            hmac.compare_digest(self._validator.compute_signature(candidate, _MultiForm(form)).encode(),
+                                signature.encode())
+            for candidate in (remove_port(url), add_port(url))
+        ]
+        return any(matches)
 
     async def _webhook(self, request: web.Request, on_message: OnMessage) -> web.Response:
         signature = request.headers.get("X-Twilio-Signature", "")
