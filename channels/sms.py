@@ -64,8 +64,10 @@ class Sms:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Sms | None:
-        if not (settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from
-                and settings.public_url):
+        if not (settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from):
+            return None
+        if not settings.public_url:
+            log.warning("sms off: HOTLINE_PUBLIC_URL is needed to check Twilio's signatures")
             return None
         return cls(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from,
                    settings.public_url, settings.twilio_api_base)

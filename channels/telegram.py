@@ -56,6 +56,8 @@ class Telegram:
     def from_settings(cls, settings: Settings) -> Telegram | None:
         if settings.telegram_bot_token is None:
             return None
+        if settings.telegram_webhook_secret is None:
+            log.warning("telegram webhook refuses every update: TELEGRAM_WEBHOOK_SECRET is not set")
         return cls(settings.telegram_bot_token, settings.telegram_webhook_secret, settings.telegram_api_base)
 
     def routes(self, on_message: OnMessage) -> list[web.RouteDef]:
