@@ -74,16 +74,16 @@ class Conversations:
                     await self._addresses.add_ref(conversation, inbound.message_ref)
                 replies = await self._answer(conversation, inbound, command, text)
                 await self._offer(conversation, replies)
+                if not inline:
+                    await self._outbox.enqueue(conversation, inbound.channel, replies)
+                    replies = []
         except BaseException:
             if inbound.delivery_id:
                 await self._redis.delete(seen)  # not answered: the provider's retry must be
             raise
         if inbound.delivery_id:
             await self._redis.set(seen, "done", ex=_SEEN_SECONDS)
-        if inline or command == "delete":
-            return replies
-        await self._outbox.enqueue(conversation, inbound.channel, replies)
-        return []
+        return replies
 
     async def _answer(self, conversation: str, inbound: Inbound, command: Command | None,
                       text: str) -> list[Outbound]:

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from bot.messages import Button, Inbound, Outbound
+from bot.messages import Button, DeliveryError, Inbound, Outbound
 from channels.webchat import PAGE_CSP, WebChat
 
 ClientFactory = Callable[[web.Application], Awaitable[TestClient]]
@@ -19,6 +19,7 @@ ClientFactory = Callable[[web.Application], Awaitable[TestClient]]
 
 class Recorder:
     def __init__(self) -> None:
+        self.channel = WebChat()
         self.inbound: list[Inbound] = []
         self.fail_next = False
 
@@ -35,7 +36,7 @@ class Recorder:
 async def chat(aiohttp_client: ClientFactory) -> tuple[TestClient, Recorder]:
     recorder = Recorder()
     app = web.Application()
-    app.router.add_routes(WebChat().routes(recorder))
+    app.router.add_routes(recorder.channel.routes(recorder))
     return await aiohttp_client(app), recorder
 
 
@@ -140,3 +141,18 @@ async def test_only_the_page_assets_are_served(chat: Any) -> None:
     client, _ = chat
     for name in ("chat.html", "..%2Fbase.py", "secrets.json"):
         assert (await client.get(f"/chat/static/{name}")).status == 404
+
+
+async def test_a_later_message_reaches_the_open_page_and_not_a_closed_one(chat: Any) -> None:
+    client, recorder = chat
+    channel: WebChat = recorder.channel
+    async with client.ws_connect("/chat/ws") as ws:
+        await ws.send_json({"type": "message", "text": "hi"})
+        await ws.receive_json()
+        address = recorder.inbound[0].address
+        await channel.send(address, Outbound(text="A person from our team is here.", sender="staff"))
+        frame = await ws.receive_json()
+        assert frame["from"] == "staff" and frame["text"] == "A person from our team is here."
+    with pytest.raises(DeliveryError) as caught:
+        await channel.send(address, Outbound(text="too late"))
+    assert caught.value.permanent
