@@ -28,7 +28,7 @@ def training_files() -> list[Path]:
 
 
 def fingerprint() -> str:
-    """A hash of the config, domain, training data, actions and Rasa version."""
+    """A hash of the config, the domain, the training data and the Rasa version."""
     import rasa
 
     digest = hashlib.sha256(rasa.__version__.encode())

@@ -87,8 +87,9 @@ async def test_it_is_not_safe_now(person: Person) -> None:
     assert "Write again whenever it is safe" in reply
 
 
-async def test_words_it_does_not_understand_never_dead_end(person: Person) -> None:
-    replies = await person.say("zxqv blorf")
+@pytest.mark.parametrize("text", ["zxqv blorf", "recommend a pizza place", "1234567", "¿dónde está el baño?"])
+async def test_what_it_does_not_understand_never_dead_ends(person: Person, text: str) -> None:
+    replies = await person.say(text)
     assert "didn't understand" in texts(replies)
     assert "Talk to a person" in payloads(replies)
 
