@@ -33,8 +33,8 @@ SEEN = "seen:"
 OPTIONS = "options:"
 _PENDING_SECONDS = 300  # a delivery still being answered; a crash lets a retry through
 _SEEN_SECONDS = 3 * 86400  # providers retry for at most a day
-# Button payloads (and typed commands) that ask the service, not the bot.
-SERVICE_PAYLOADS: dict[str, Command] = {"/delete": "delete", "/help": "help"}
+# Button payloads and typed words that ask the service, not the bot.
+SERVICE_PAYLOADS: dict[str, Command] = {"/delete": "delete", "delete": "delete", "/help": "help"}
 _NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
 
 

@@ -32,12 +32,12 @@ __all__ = ["KEYWORDS", "Sms"]
 
 log = logging.getLogger(__name__)
 
-# The carrier keywords (CTIA and Twilio's opt-out handling), and DELETE for "erase my data".
+# The carrier keywords (CTIA and Twilio's opt-out handling). DELETE, on every
+# channel, is the core's (bot/conversation.py).
 KEYWORDS: dict[str, Command] = {
     **dict.fromkeys(("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT"), "opt_out"),
     **dict.fromkeys(("START", "UNSTOP", "OPTIN"), "opt_in"),
     **dict.fromkeys(("HELP", "INFO"), "help"),
-    "DELETE": "delete",
 }
 # Twilio error codes after which retrying cannot succeed.
 PERMANENT_CODES = frozenset({21211, 21408, 21610, 21612, 21614, 30004, 30005, 30006})

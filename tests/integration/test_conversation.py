@@ -81,10 +81,16 @@ async def test_the_whole_conversation(person: Person) -> None:
     assert "has been deleted" in erased
 
 
-async def test_it_is_not_safe_now(person: Person) -> None:
+@pytest.mark.parametrize("answer", ["no not now, he is next to me", "no"])
+async def test_it_is_not_safe_now(person: Person, answer: str) -> None:
     await person.greet()
-    reply = texts(await person.say("no not now, he is next to me"))
+    reply = texts(await person.say(answer))
     assert "Write again whenever it is safe" in reply
+
+
+async def test_typing_delete_erases_on_any_channel(person: Person) -> None:
+    await person.greet()
+    assert "has been deleted" in texts(await person.say("Delete"))
 
 
 @pytest.mark.parametrize("text", ["zxqv blorf", "recommend a pizza place", "1234567", "¿dónde está el baño?"])
