@@ -95,9 +95,18 @@ async def test_typing_delete_erases_on_any_channel(person: Person) -> None:
 
 @pytest.mark.parametrize("text", ["zxqv blorf", "recommend a pizza place", "1234567", "¿dónde está el baño?"])
 async def test_what_it_does_not_understand_never_dead_ends(person: Person, text: str) -> None:
+    await person.greet()
     replies = await person.say(text)
     assert "didn't understand" in texts(replies)
     assert "Talk to a person" in payloads(replies)
+
+
+async def test_the_notice_comes_first_whatever_the_first_message(person: Person) -> None:
+    notice, answer = await person.say("my boss took my passport", replies=2)
+    assert "don't need to give your name" in notice["text"] and "police" in notice["text"]
+    assert "help does not depend on your name" in answer["text"]
+    (later,) = await person.say("what are my rights")  # once per session, not every turn
+    assert "whatever your immigration status" in later["text"]
 
 
 async def test_the_socket_survives_bad_frames_on_the_real_server(person: Person) -> None:

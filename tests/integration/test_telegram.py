@@ -120,8 +120,9 @@ async def test_edits_and_unknown_updates_start_no_turn(person: TelegramUser) -> 
     assert await person.deliver(edited) == 200
     assert await person.deliver(unknown) == 200
     assert await person.deliver(poll) == 200  # one the library cannot parse: still no retry loop
-    (reply,) = await person.say("thanks", replies=1)
-    assert len(person.sent()) == 1 and reply.params["text"].startswith("You're welcome")
+    notice, reply = await person.say("thanks", replies=2)
+    assert len(person.sent()) == 2 and reply.params["text"].startswith("You're welcome")
+    assert "don't need to give your name" in notice.params["text"]
 
 
 async def test_stickers_and_photos_are_not_kept(person: TelegramUser, fake_telegram: FakeTelegram) -> None:
@@ -178,6 +179,7 @@ async def test_delete_removes_both_sides_of_the_chat_and_our_copy(
 
 async def test_the_delete_button_works_like_the_command(server: RunningServer, person: TelegramUser,
                                                         fake_telegram: FakeTelegram) -> None:
+    await person.say("hello", replies=2)
     stop = await person.say("stop", replies=1)
     assert keyboard(stop[0]) == [("Delete this conversation", "/delete")]
     press = {"update_id": next(_update_ids), "callback_query": {
