@@ -29,13 +29,20 @@
     return el;
   }
 
+  // Asking to delete (the bot's button or the typed word) also clears this page.
+  const DELETE_WORDS = ["/delete", "delete"];
+
   function send(text, shown) {
     if (!socket || socket.readyState !== WebSocket.OPEN) {
       status.textContent = "Not connected. Trying again…";
       return false;
     }
     socket.send(JSON.stringify({ type: "message", text: text }));
-    bubble("me", shown || text, null, "auto");
+    if (DELETE_WORDS.includes(text.trim().toLowerCase())) {
+      log.replaceChildren();
+    } else {
+      bubble("me", shown || text, null, "auto");
+    }
     return true;
   }
 

@@ -107,3 +107,17 @@ def test_a_message_that_looks_like_html_is_shown_as_text(page: Page) -> None:
     expect(page.get_by_role("log")).to_contain_text("<img src=x onerror=alert(1)>")
     expect(page.locator("#log .msg.bot")).not_to_have_count(0)  # the bot answered the turn
     assert page.locator("#log img").count() == 0
+
+
+def test_the_delete_button_in_the_chat_also_clears_the_page(page: Page) -> None:
+    page.get_by_label("Your message").fill("my boss took my passport")
+    page.keyboard.press("Enter")
+    log = page.get_by_role("log")
+    expect(log).to_contain_text("help does not depend on your name")
+    page.get_by_label("Your message").fill("stop")
+    page.keyboard.press("Enter")
+    expect(log).to_contain_text("I will stop here")
+    log.get_by_role("button", name="Delete this conversation").click()  # the bot's, not the footer's
+    expect(log).to_contain_text("This conversation has been deleted")
+    expect(log).not_to_contain_text("passport")
+    expect(page.locator("#log .msg")).to_have_count(1)
