@@ -58,8 +58,8 @@ class Conversations:
         except a deletion's confirmation: nothing is left to queue it with, so it
         is returned for the channel to send at once."""
         conversation = conversation_id(self._pseudonym_key, inbound.channel, inbound.address)
-        seen = SEEN + inbound.channel + ":" + hashlib.sha256((inbound.delivery_id or "").encode()).hexdigest()
-        if inbound.delivery_id and not await self._redis.set(seen, "pending", nx=True, ex=_PENDING_SECONDS):
+        seen = _seen_key(inbound)
+        if seen and not await self._redis.set(seen, "pending", nx=True, ex=_PENDING_SECONDS):
             self._metrics.duplicates.labels(inbound.channel).inc()
             return []
         try:
@@ -78,10 +78,10 @@ class Conversations:
                     await self._outbox.enqueue(conversation, inbound.channel, replies)
                     replies = []
         except BaseException:
-            if inbound.delivery_id:
+            if seen:
                 await self._redis.delete(seen)  # not answered: the provider's retry must be
             raise
-        if inbound.delivery_id:
+        if seen:
             await self._redis.set(seen, "done", ex=_SEEN_SECONDS)
         return replies
 
@@ -150,6 +150,13 @@ class Conversations:
         """A service message from the domain (so it is translated with the rest)."""
         variations = self._agent.domain.responses[name]
         return Outbound.from_rasa(variations[0], lang="en")
+
+
+def _seen_key(inbound: Inbound) -> str | None:
+    """The key that marks a provider delivery as answered; None if it has no id."""
+    if not inbound.delivery_id:
+        return None
+    return SEEN + inbound.channel + ":" + hashlib.sha256(inbound.delivery_id.encode()).hexdigest()
 
 
 async def conversations_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -87,9 +87,8 @@ class Outbox:
     async def holding(self, conversation: str, wait_seconds: float = 20.0) -> AsyncIterator[None]:
         """Hold the conversation's delivery lock: a send in flight finishes first and
         no other starts (an erasure then sees every message that reached the device)."""
-        token = secrets.token_hex(8)
         deadline = time.monotonic() + wait_seconds
-        while not await self._redis.set(LOCK + conversation, token, nx=True, px=LOCK_MS):
+        while (token := await self._try_lock(conversation)) is None:
             if time.monotonic() > deadline:
                 raise TimeoutError("the conversation's delivery lock is held")
             await asyncio.sleep(0.02)
@@ -97,6 +96,11 @@ class Outbox:
             yield
         finally:
             await self._release(keys=[LOCK + conversation], args=[token])
+
+    async def _try_lock(self, conversation: str) -> str | None:
+        """Take the conversation's delivery lock; its token, or None if it is held."""
+        token = secrets.token_hex(8)
+        return token if await self._redis.set(LOCK + conversation, token, nx=True, px=LOCK_MS) else None
 
     async def forget(self, conversation: str) -> None:
         """Erase the conversation's pending messages (delete my data); call it
@@ -139,8 +143,8 @@ class Outbox:
             waiter.cancel()
 
     async def _drain(self, conversation: str) -> None:
-        token = secrets.token_hex(8)
-        if not await self._redis.set(LOCK + conversation, token, nx=True, px=LOCK_MS):
+        token = await self._try_lock(conversation)
+        if token is None:
             return  # another worker has it
         try:
             while await self._deliver_head(conversation):
