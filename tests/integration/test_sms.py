@@ -23,13 +23,13 @@ def new_number() -> str:
 
 
 def twilio_form(sender: str, body: str, **extra: str) -> dict[str, str]:
-    """The fields Twilio posts for an incoming SMS."""
-    return {"ToCountry": "US", "ToState": "CA", "SmsMessageSid": f"SM{next(_sids):032x}",
-            "NumMedia": "0", "ToCity": "", "FromZip": "", "SmsSid": "", "FromState": "CA",
+    """The fields Twilio posts for an incoming SMS (the three sids are one id)."""
+    sid = f"SM{next(_sids):032x}"
+    return {"ToCountry": "US", "ToState": "CA", "SmsMessageSid": sid, "MessageSid": sid, "SmsSid": sid,
+            "NumMedia": "0", "ToCity": "", "FromZip": "", "FromState": "CA",
             "SmsStatus": "received", "FromCity": "", "Body": body, "FromCountry": "US",
             "To": TWILIO_NUMBER, "ToZip": "", "NumSegments": "1", "AccountSid": TWILIO_SID,
-            "From": sender, "ApiVersion": "2010-04-01", **extra} | {"MessageSid": extra.get(
-                "MessageSid", f"SM{next(_sids):032x}")}
+            "From": sender, "ApiVersion": "2010-04-01", **extra}
 
 
 def sign(url: str, form: dict[str, str], token: str = TWILIO_TOKEN) -> str:

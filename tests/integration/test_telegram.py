@@ -31,6 +31,14 @@ def message_update(chat_id: int, chat_type: str = "private", **content: Any) -> 
         "from": user(chat_id if chat_type == "private" else 5), **content}}
 
 
+def button_press(chat_id: int, data: str, message_id: int, query_id: str) -> dict[str, Any]:
+    """The update Telegram sends when a person presses an inline button."""
+    return {"update_id": next(_update_ids), "callback_query": {
+        "id": query_id, "from": user(chat_id), "chat_instance": "ci", "data": data,
+        "message": {"message_id": message_id, "date": int(time.time()), "text": "...",
+                    "chat": {"id": chat_id, "type": "private", "first_name": "A"}}}}
+
+
 class TelegramUser:
     def __init__(self, server: RunningServer, fake: FakeTelegram) -> None:
         self.server = server
@@ -45,6 +53,14 @@ class TelegramUser:
 
     def sent(self) -> list[Call]:
         return [c for c in self.fake.of("sendMessage") if int(c.params["chat_id"]) == self.chat_id]
+
+    def deleted(self) -> set[int]:
+        """The message ids Hotline asked Telegram to delete in this chat (waits for the call)."""
+        def mine(call: Call) -> bool:
+            return call.method == "deleteMessages" and int(call.params["chat_id"]) == self.chat_id
+
+        calls = self.fake.wait_for(lambda calls: any(mine(c) for c in calls))
+        return {int(i) for c in calls if mine(c) for i in c.params["message_ids"]}
 
     async def say(self, text: str, replies: int) -> list[Call]:
         before = len(self.sent())
@@ -76,10 +92,7 @@ async def test_a_message_is_answered_with_an_inline_keyboard(person: TelegramUse
 async def test_a_button_press_is_acknowledged_and_answered(person: TelegramUser,
                                                            fake_telegram: FakeTelegram) -> None:
     await person.say("hello", replies=2)
-    update = {"update_id": next(_update_ids), "callback_query": {
-        "id": "cbq-1", "from": user(person.chat_id), "chat_instance": "ci", "data": "/affirm",
-        "message": {"message_id": 5, "date": int(time.time()), "text": "Is it safe?",
-                    "chat": {"id": person.chat_id, "type": "private", "first_name": "A"}}}}
+    update = button_press(person.chat_id, "/affirm", message_id=5, query_id="cbq-1")
     before = len(person.sent())
     assert await person.deliver(update) == 200
     fake_telegram.wait_for(lambda _: len(person.sent()) > before)
@@ -166,10 +179,7 @@ async def test_delete_removes_both_sides_of_the_chat_and_our_copy(
         bot_message_ids = {c.params["_sent_id"] for c in person.sent()}
         delete = message_update(person.chat_id, text="/delete")
         assert await person.deliver(delete) == 200
-        calls = fake_telegram.wait_for(lambda calls: any(
-            c.method == "deleteMessages" and int(c.params["chat_id"]) == person.chat_id for c in calls))
-        deleted = {int(i) for c in calls if c.method == "deleteMessages"
-                   and int(c.params["chat_id"]) == person.chat_id for i in c.params["message_ids"]}
+        deleted = person.deleted()
         assert first["message"]["message_id"] in deleted and bot_message_ids <= deleted
         fake_telegram.wait_for(lambda _: "has been deleted" in person.sent()[-1].params["text"])
         assert list(client.scan_iter(match=f"*{conversation}*")) == []
@@ -182,14 +192,7 @@ async def test_the_delete_button_works_like_the_command(server: RunningServer, p
     await person.say("hello", replies=2)
     stop = await person.say("stop", replies=1)
     assert keyboard(stop[0]) == [("Delete this conversation", "/delete")]
-    press = {"update_id": next(_update_ids), "callback_query": {
-        "id": "cbq-del", "from": user(person.chat_id), "chat_instance": "ci", "data": "/delete",
-        "message": {"message_id": stop[0].params["_sent_id"], "date": int(time.time()), "text": "stop",
-                    "chat": {"id": person.chat_id, "type": "private", "first_name": "A"}}}}
+    press = button_press(person.chat_id, "/delete", message_id=stop[0].params["_sent_id"], query_id="cbq-del")
     assert await person.deliver(press) == 200
-    calls = fake_telegram.wait_for(lambda calls: any(
-        c.method == "deleteMessages" and int(c.params["chat_id"]) == person.chat_id for c in calls))
-    deleted = {int(i) for c in calls if c.method == "deleteMessages"
-               and int(c.params["chat_id"]) == person.chat_id for i in c.params["message_ids"]}
-    assert stop[0].params["_sent_id"] in deleted
+    assert stop[0].params["_sent_id"] in person.deleted()
     fake_telegram.wait_for(lambda _: "has been deleted" in person.sent()[-1].params["text"])
