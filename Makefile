@@ -10,7 +10,7 @@ PYTHON310 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python
 	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' >/dev/null 2>&1 \
 	&& { command -v "$$p"; break; }; done)
 
-.PHONY: install train run test lint typecheck
+.PHONY: install train run eval test lint typecheck
 
 $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON310)" ]; then \
@@ -27,6 +27,9 @@ train: install
 
 run: train
 	$(BIN)/hotline run
+
+eval: install
+	$(BIN)/hotline eval
 
 lint: install
 	$(BIN)/ruff check .

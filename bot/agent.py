@@ -22,7 +22,9 @@ from rasa_sdk.executor import ActionExecutor
 from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
 
 import bot.actions
-from bot.keys import AGENT, REDIS, REDIS_CONNECTION, SERVER_KEYS, SETTINGS, TRACKERS
+from bot.keys import AGENT, LANGUAGES, REDIS, REDIS_CONNECTION, RESPONSES, SERVER_KEYS, SETTINGS, TRACKERS
+from bot.languages import Languages
+from bot.responses import LocalizedNLG, Responses
 from bot.settings import Settings
 from bot.tracker_store import EncryptedRedisTrackerStore, UrlRedisLockStore
 from bot.training import model_path
@@ -66,10 +68,10 @@ def current_model(settings: Settings) -> Path:
 
 
 async def load_agent(model: Path, tracker_store: EncryptedRedisTrackerStore,
-                     lock_store: UrlRedisLockStore) -> Agent:
+                     lock_store: UrlRedisLockStore, responses: Responses) -> Agent:
     agent = await asyncio.to_thread(
         Agent.load, str(model), tracker_store=tracker_store, lock_store=lock_store,
-        action_endpoint=InProcessActionEndpoint(),
+        action_endpoint=InProcessActionEndpoint(), generator=LocalizedNLG(responses),
     )
     # Rasa wraps the store in a FailSafeTrackerStore and, when a configured store
     # does not load, silently falls back to memory: unencrypted and lost on exit.
@@ -89,7 +91,9 @@ async def agent_ctx(app: web.Application) -> AsyncIterator[None]:
         None, app[REDIS], app[SERVER_KEYS].cipher(), settings.tracker_ttl_seconds
     )
     lock_store = UrlRedisLockStore(app[REDIS_CONNECTION].url)
-    app[AGENT] = await load_agent(model, tracker_store, lock_store)
+    app[RESPONSES] = Responses.load()
+    app[LANGUAGES] = await asyncio.to_thread(Languages.load)
+    app[AGENT] = await load_agent(model, tracker_store, lock_store, app[RESPONSES])
     app[TRACKERS] = tracker_store
     log.info("model loaded", extra={"model": model.name})
     yield

@@ -79,6 +79,21 @@ def _train(settings: Settings) -> int:
     return 0
 
 
+def _eval(settings: Settings) -> int:
+    """Train if needed, evaluate every language, write docs/eval.md; exit 1 below the bar."""
+    from bot.evaluation import F1_BAR, REPORT, run
+    from bot.training import train
+
+    path, _ = train(settings)
+    reports = run(path)
+    for r in reports:
+        print(f"{r.code:>13}  macro-F1 {r.macro_f1:.3f}  accuracy {r.accuracy:.3f}  "
+              f"stories {r.stories_passed}/{r.stories}")
+    print(f"written: {REPORT.relative_to(REPORT.parent.parent)}")
+    failing = [r.code for r in reports if not r.passes]
+    return _fail(f"below the bar (macro-F1 {F1_BAR}, all stories): {', '.join(failing)}") if failing else 0
+
+
 def _set_webhook(settings: Settings) -> int:
     """Register the webhook: done by an admin, never at start-up (no network then)."""
     from telegram.error import TelegramError
@@ -110,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--telegram-polling", action="store_true",
                      help="fetch Telegram updates by long polling (development, no public address)")
     commands.add_parser("train", help="train the model if its data or config changed")
+    commands.add_parser("eval", help="evaluate every language on held-out data; write docs/eval.md")
     telegram = commands.add_parser("telegram", help="Telegram bot administration")
     telegram.add_subparsers(dest="action", required=True).add_parser(
         "set-webhook", help="register HOTLINE_PUBLIC_URL/webhooks/telegram with the secret")
@@ -125,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"bad configuration: {exc}", 2)
     if args.command == "train":
         return _train(settings)
+    if args.command == "eval":
+        return _eval(settings)
     if args.command == "telegram":
         return _set_webhook(settings)
     return _run(replace(settings, telegram_polling=args.telegram_polling))

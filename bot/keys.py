@@ -14,16 +14,18 @@ if TYPE_CHECKING:  # imported for the annotations only: these modules import thi
     from rasa.core.agent import Agent
 
     from bot.conversation import Conversations
+    from bot.languages import Languages
     from bot.messages import Sender
     from bot.metrics import Metrics
     from bot.outbox import Outbox
     from bot.redis_conn import RedisConnection
+    from bot.responses import Responses
     from bot.server_keys import ServerKeys
     from bot.tracker_store import EncryptedRedisTrackerStore
 
 __all__ = [
-    "AGENT", "CONVERSATIONS", "METRICS", "OUTBOX", "REDIS", "REDIS_CONNECTION", "SENDERS",
-    "SERVER_KEYS", "SETTINGS", "TRACKERS",
+    "AGENT", "CONVERSATIONS", "LANGUAGES", "METRICS", "OUTBOX", "REDIS", "REDIS_CONNECTION", "RESPONSES",
+    "SENDERS", "SERVER_KEYS", "SETTINGS", "TRACKERS",
 ]
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -35,5 +37,7 @@ SERVER_KEYS: web.AppKey[ServerKeys] = web.AppKey("server_keys")
 AGENT: web.AppKey[Agent] = web.AppKey("agent")
 TRACKERS: web.AppKey[EncryptedRedisTrackerStore] = web.AppKey("trackers")
 OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
+LANGUAGES: web.AppKey[Languages] = web.AppKey("languages")
+RESPONSES: web.AppKey[Responses] = web.AppKey("responses")
 # The enabled channels by name, as the core sees them: something to send through.
 SENDERS: web.AppKey[Mapping[str, Sender]] = web.AppKey("senders")

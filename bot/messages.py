@@ -6,9 +6,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-__all__ = ["RTL_LANGUAGES", "Button", "Command", "Inbound", "OnMessage", "Outbound", "Sender"]
+__all__ = ["Button", "Command", "Inbound", "OnMessage", "Outbound", "Sender"]
 
-RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur"})
 
 # What a person can ask of the service itself rather than of the bot: erase the
 # conversation, stop or resume messages (SMS STOP/START), or hear how it works.
@@ -48,20 +47,18 @@ class Outbound:
     text: str
     buttons: tuple[Button, ...] = ()
     lang: str = "en"
+    direction: Literal["ltr", "rtl"] = "ltr"
     sender: Literal["bot", "staff"] = "bot"
 
-    @property
-    def direction(self) -> Literal["ltr", "rtl"]:
-        return "rtl" if self.lang in RTL_LANGUAGES else "ltr"
-
     @classmethod
-    def from_rasa(cls, message: Mapping[str, Any], lang: str) -> Outbound:
+    def from_rasa(cls, message: Mapping[str, Any], lang: str,
+                  direction: Literal["ltr", "rtl"] = "ltr") -> Outbound:
         """From one entry of Rasa's ``CollectingOutputChannel.messages``."""
         buttons = tuple(
             Button(title=str(b.get("title", "")), payload=str(b.get("payload", "")))
             for b in message.get("buttons") or ()
         )
-        return cls(text=str(message.get("text") or ""), buttons=buttons, lang=lang)
+        return cls(text=str(message.get("text") or ""), buttons=buttons, lang=lang, direction=direction)
 
     def __repr__(self) -> str:
         return f"Outbound(sender={self.sender!r}, chars={len(self.text)}, buttons={len(self.buttons)})"

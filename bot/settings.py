@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Secret", "Settings", "SettingsError", "load_settings"]
+__all__ = ["Secret", "Settings", "SettingsError", "cache_dir", "load_settings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,6 +80,12 @@ class Settings:
 _LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR"}
 
 
+def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where trained models and tokenizer dictionaries are cached, outside the work tree."""
+    raw = (os.environ if environ is None else environ).get("HOTLINE_CACHE_DIR", "").strip()
+    return Path(raw or Path.home() / ".cache" / "hotline").resolve()
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read every ``HOTLINE_*`` and provider variable; report all problems at once."""
     env = os.environ if environ is None else environ
@@ -122,7 +128,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         port=integer("HOTLINE_PORT", 8080, 1, 65535),
         var_dir=Path(text("HOTLINE_VAR_DIR") or PROJECT_ROOT / "var").resolve(),
         model_dir=Path(text("HOTLINE_MODEL_DIR") or PROJECT_ROOT / "models").resolve(),
-        cache_dir=Path(text("HOTLINE_CACHE_DIR") or Path.home() / ".cache" / "hotline").resolve(),
+        cache_dir=cache_dir(env),
         redis_url=redis_url,
         public_url=public_url,
         log_level=log_level,

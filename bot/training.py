@@ -19,6 +19,8 @@ __all__ = ["CONFIG", "DOMAIN", "fingerprint", "model_path", "train", "training_f
 
 CONFIG = PROJECT_ROOT / "config.yml"
 DOMAIN = PROJECT_ROOT / "bot" / "domain.yml"
+# Our pipeline components: their code shapes the model as much as the data does.
+COMPONENTS = [PROJECT_ROOT / "bot" / "tokenizer.py", PROJECT_ROOT / "bot" / "classifier.py"]
 
 
 def training_files() -> list[Path]:
@@ -28,11 +30,12 @@ def training_files() -> list[Path]:
 
 
 def fingerprint() -> str:
-    """A hash of the config, the domain, the training data and the Rasa version."""
+    """A hash of the config, the domain, the training data, our pipeline components
+    and the Rasa version."""
     import rasa
 
     digest = hashlib.sha256(rasa.__version__.encode())
-    for path in [CONFIG, DOMAIN, *training_files()]:
+    for path in [CONFIG, DOMAIN, *COMPONENTS, *training_files()]:
         digest.update(path.relative_to(PROJECT_ROOT).as_posix().encode() + b"\x00")
         digest.update(path.read_bytes() + b"\x00")
     return digest.hexdigest()[:16]

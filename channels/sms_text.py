@@ -15,7 +15,7 @@ import re
 
 from bot.messages import Outbound
 
-__all__ = ["MAX_SEGMENTS", "is_gsm7", "render", "segments", "split"]
+__all__ = ["MAX_SEGMENTS", "gsm_friendly", "is_gsm7", "render", "segments", "split"]
 
 MAX_SEGMENTS = 3
 
@@ -48,14 +48,14 @@ def segments(text: str) -> int:
     return 1 if length <= single else math.ceil(length / multi)
 
 
-def _gsm_friendly(text: str) -> str:
+def gsm_friendly(text: str) -> str:
     plain = text.translate(_TYPOGRAPHIC)
     return plain if is_gsm7(plain) else text
 
 
 def split(text: str, max_segments: int = MAX_SEGMENTS) -> list[str]:
     """Messages of at most ``max_segments`` each, cut between sentences (or words)."""
-    text = _gsm_friendly(text.strip())
+    text = gsm_friendly(text.strip())
     if segments(text) <= max_segments:
         return [text]
     pieces = [p for s in _runs(text, _ends_sentence) for p in _fit(s, max_segments)]
@@ -105,6 +105,6 @@ def render(message: Outbound, max_segments: int = MAX_SEGMENTS) -> list[str]:
     """The SMS texts for one reply: buttons become numbered options."""
     text = message.text
     if message.buttons:
-        options = "\n".join(f"Reply {n} for {b.title}" for n, b in enumerate(message.buttons, 1))
+        options = "\n".join(f"{n} - {b.title}" for n, b in enumerate(message.buttons, 1))
         text = f"{text}\n{options}"
     return split(text, max_segments)

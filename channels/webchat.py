@@ -40,7 +40,8 @@ _NO_TRACE = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
-_STATIC_TYPES = {"chat.js": "text/javascript", "chat.css": "text/css", "chat.html": "text/html"}
+_STATIC_TYPES = {"chat.js": "text/javascript", "chat.css": "text/css", "chat.html": "text/html",
+                 "ui.json": "application/json"}
 
 
 def _error(code: str, message: str) -> dict[str, str]:

@@ -9,6 +9,27 @@
   const status = document.getElementById("status");
   let socket = null;
   let lastEscape = 0;
+  let words = {};  // this page's own labels in every language (ui.json)
+  let pageLang = (navigator.language || "en").toLowerCase();
+
+  // The page follows the conversation's language: labels, lang and direction
+  // (right to left for Arabic). The browser's language is the first guess.
+  function applyLanguage(lang, dir) {
+    const code = (lang || "en").split("-")[0];
+    pageLang = code;
+    document.documentElement.lang = code;
+    if (dir) document.documentElement.dir = dir;
+    const table = words[code];
+    if (!table) return;
+    for (const el of document.querySelectorAll("[data-ui]")) el.textContent = table[el.dataset.ui];
+    for (const el of document.querySelectorAll("[data-ui-label]")) el.setAttribute("aria-label", table[el.dataset.uiLabel]);
+    for (const el of document.querySelectorAll("[data-ui-placeholder]")) el.placeholder = table[el.dataset.uiPlaceholder];
+  }
+
+  function say(key) {
+    const table = words[pageLang] || words.en || {};
+    return table[key] || "";
+  }
 
   function quickExit() {
     if (socket) { socket.onclose = null; socket.close(); }
@@ -34,7 +55,7 @@
 
   function send(text, shown) {
     if (!socket || socket.readyState !== WebSocket.OPEN) {
-      status.textContent = "Not connected. Trying again…";
+      status.textContent = say("offline") || "Not connected. Trying again…";
       return false;
     }
     socket.send(JSON.stringify({ type: "message", text: text }));
@@ -53,7 +74,7 @@
     }
     if (frame.type !== "message") return;
     const el = bubble(frame.from === "staff" ? "staff" : "bot", frame.text, frame.lang, frame.dir);
-    if (frame.lang) document.documentElement.lang = frame.lang;
+    if (frame.lang) applyLanguage(frame.lang, frame.dir);
     if (Array.isArray(frame.buttons) && frame.buttons.length) {
       const group = document.createElement("div");
       group.className = "buttons";
@@ -82,7 +103,7 @@
       try { render(JSON.parse(event.data)); } catch (e) { /* ignore a malformed frame */ }
     };
     socket.onclose = function () {
-      status.textContent = "Connection lost. Reconnecting…";
+      status.textContent = say("reconnecting") || "Connection lost. Reconnecting…";
       setTimeout(connect, 2000);
     };
   }
@@ -100,6 +121,9 @@
     }
   });
   document.getElementById("exit").addEventListener("click", quickExit);
+  document.getElementById("language").addEventListener("click", function () {
+    send("/language", say("language") || "Language");
+  });
   document.getElementById("delete").addEventListener("click", function () {
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
     socket.send(JSON.stringify({ type: "delete" }));
@@ -111,5 +135,13 @@
     if (now - lastEscape < 800) quickExit();
     lastEscape = now;
   });
+  fetch("/chat/static/ui.json", { cache: "no-store", credentials: "omit" })
+    .then(function (response) { return response.json(); })
+    .then(function (table) {
+      words = table;
+      const guess = pageLang.split("-")[0];
+      if (words[guess]) applyLanguage(guess, words[guess].dir);
+    })
+    .catch(function () { /* the English labels stay */ });
   connect();
 })();

@@ -9,6 +9,7 @@ from rasa.core.lock_store import InMemoryLockStore
 from rasa.core.tracker_store import InMemoryTrackerStore
 
 from bot.agent import InProcessActionEndpoint, StartupError, load_agent
+from bot.responses import Responses
 from bot.settings import Settings
 from bot.training import model_path
 
@@ -26,7 +27,8 @@ async def test_a_custom_action_runs_in_this_process() -> None:
 async def test_an_agent_without_the_encrypted_store_is_refused(model_settings: Settings) -> None:
     model: Path = model_path(model_settings)
     with pytest.raises(StartupError, match="not the encrypted Redis store"):
-        await load_agent(model, InMemoryTrackerStore(None), InMemoryLockStore())  # type: ignore[arg-type]
+        await load_agent(model, InMemoryTrackerStore(None), InMemoryLockStore(),  # type: ignore[arg-type]
+                         Responses.load())
 
 
 def test_telemetry_is_off_before_rasa_can_send_anything() -> None:

@@ -74,7 +74,7 @@ async def test_messages_reach_twilio_through_the_messaging_service(rig: Rig, fak
                                                        (Button("Talk", "/talk_to_human"),))])
     (call,) = await asyncio.to_thread(fake_twilio.wait_for, lambda calls: len(calls) >= 1)
     assert call.params["To"] == "+14155550101" and call.params["MessagingServiceSid"].startswith("MG")
-    assert call.params["Body"] == "A responder wrote back.\nReply 1 for Talk"
+    assert call.params["Body"] == "A responder wrote back.\n1 - Talk"
     assert call.params["account"] == TWILIO_SID and call.params["auth"].startswith("Basic ")
 
 

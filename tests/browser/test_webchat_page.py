@@ -121,3 +121,41 @@ def test_the_delete_button_in_the_chat_also_clears_the_page(page: Page) -> None:
     expect(log).to_contain_text("This conversation has been deleted")
     expect(log).not_to_contain_text("passport")
     expect(page.locator("#log .msg")).to_have_count(1)
+
+
+@pytest.fixture
+def arabic_page(browser: Browser, server: RunningServer) -> Iterator[Page]:
+    """A phone whose browser is set to Arabic."""
+    context = browser.new_context(viewport={"width": 390, "height": 780}, locale="ar-EG")
+    page = context.new_page()
+    page.goto(server.url + "/chat")
+    yield page
+    context.close()
+
+
+def test_the_page_speaks_the_browsers_language_and_turns_for_arabic(arabic_page: Page) -> None:
+    page = arabic_page
+    html = page.locator("html")
+    # Before anything is written, the browser's language is the first guess.
+    expect(html).to_have_attribute("dir", "rtl")
+    expect(page.get_by_role("button", name="خروج سريع")).to_be_visible()
+    page.get_by_label("رسالتك").fill("مرحبا، أنا بحاجة إلى مساعدة من فضلكم")
+    page.get_by_role("button", name="إرسال").click()
+    log = page.get_by_role("log")
+    expect(log.locator(".msg.bot").first).to_have_attribute("dir", "rtl")
+    expect(log.locator(".msg.bot").first).to_have_attribute("lang", "ar")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "webchat-arabic.png"))
+
+
+def test_the_language_menu_switches_the_conversation_and_the_page(page: Page) -> None:
+    page.get_by_role("button", name="Language").click()
+    buttons = page.locator(".msg.bot .buttons button")
+    expect(buttons).to_have_count(12)
+    page.get_by_role("button", name="Español").click()
+    expect(page.get_by_role("log")).to_contain_text("A partir de ahora")
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    expect(page.get_by_role("button", name="Enviar")).to_be_visible()
+    page.get_by_label("Tu mensaje").fill("what are my rights")  # still Spanish: the choice sticks
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("log").locator(".msg.bot").last).to_have_attribute("lang", "es")

@@ -38,4 +38,4 @@ def test_a_sentence_longer_than_a_message_splits_between_words_then_characters()
 
 def test_buttons_become_numbered_options() -> None:
     message = Outbound("Is it safe to talk?", (Button("Yes", "/affirm"), Button("Not now", "/not_safe")))
-    assert render(message) == ["Is it safe to talk?\nReply 1 for Yes\nReply 2 for Not now"]
+    assert render(message) == ["Is it safe to talk?\n1 - Yes\n2 - Not now"]

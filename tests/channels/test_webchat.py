@@ -29,7 +29,7 @@ class Recorder:
             self.fail_next = False
             raise RuntimeError("the model broke")
         buttons = (Button("Yes, I can talk", "/affirm"), Button("No, not now", "/not_safe"))
-        return [Outbound(text=f"echo {len(inbound.text)}", buttons=buttons, lang="ar")]
+        return [Outbound(text=f"echo {len(inbound.text)}", buttons=buttons, lang="ar", direction="rtl")]
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The English conversation end to end: a real server, real model, real Redis."""
+"""The English conversation end to end: a real server, real model, real Redis.
+(Every language: tests/integration/test_languages.py.)"""
 
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ async def test_greeting_is_an_honest_notice_and_a_safety_check(person: Person) -
     replies = await person.say("hi", replies=2)
     said = texts(replies)
     assert "don't need to give your name" in said
-    assert "won't contact the police or anyone else without your consent" in said
+    assert "won't tell the police or anyone else without your consent" in said
+    assert "Nothing is kept in this browser" in said  # honest about what the web chat keeps
     assert "safe for you to talk right now" in said
     assert all(r["type"] == "message" and r["from"] == "bot" and r["dir"] == "ltr" for r in replies)
     assert payloads(replies) == {"Yes, I can talk": "/affirm", "No, not now": "/not_safe"}
@@ -59,18 +61,36 @@ async def test_the_whole_conversation(person: Person) -> None:
     menu = await person.greet()
     menu = await person.say(payloads(menu)["Yes, I can talk"])
     assert "What would you like to do?" in texts(menu)
-    assert set(payloads(menu)) == {"I need help", "Report something I saw", "Ask a question",
-                                   "Talk to a person"}
+    assert set(payloads(menu)) == {"I need help", "Report something I saw", "Check a job offer",
+                                   "Ask a question", "Talk to a person"}
 
-    help_reply = texts(await person.say("my boss took my passport and i cant leave"))
-    assert "help does not depend on your name, the police or your papers" in help_reply
+    help_reply, question = await person.say("my boss took my passport and i cant leave", replies=2)
+    assert "Help does not depend on your name, the police or your papers" in help_reply["text"]
+    assert "skip any of them" in help_reply["text"]
+    # One optional question at a time; each can be skipped, and a person is one tap away.
+    assert "paid what you were promised" in question["text"]
+    assert payloads([question]) == {"Skip": "/skip", "Talk to a person": "/talk_to_human"}
+    (question,) = await person.say("cleaning, they pay me almost nothing")
+    assert "passport or ID papers" in question["text"]
+    (question,) = await person.say(payloads([question])["Skip"])
+    assert "owe money" in question["text"]
+    for answer in ["yes 3000 dollars for the trip", "no", "skip"]:
+        (question,) = await person.say(answer)
+    assert "How old are you?" in question["text"]
+    (done,) = await person.say("17")
+    assert "You won't need to repeat it" in done["text"]
 
-    tip = texts(await person.say("i want to report something i saw at a farm"))
-    assert "Please don't confront anyone" in tip and "the town is enough" in tip
-
-    info = await person.say("i have a question")
-    rights = texts(await person.say(payloads(info)["My rights"]))
+    rights = texts(await person.say(payloads([done])["Know my rights"]))
     assert "whatever your immigration status" in rights
+
+    tip, question = await person.say("i want to report something i saw at a farm", replies=2)
+    assert "You don't need to give your name" in tip["text"]
+    assert question["text"] == "What did you see or hear?"
+    for _ in range(4):
+        (question,) = await person.say("/skip")
+    assert "under 18" in question["text"]
+    (done,) = await person.say("i think so, two girls")
+    assert "Please don't confront anyone" in done["text"]
 
     handoff = texts(await person.say("can i talk to a real person"))
     assert "pass your message to a person" in handoff
@@ -93,7 +113,7 @@ async def test_typing_delete_erases_on_any_channel(person: Person) -> None:
     assert "has been deleted" in texts(await person.say("Delete"))
 
 
-@pytest.mark.parametrize("text", ["zxqv blorf", "recommend a pizza place", "1234567", "¿dónde está el baño?"])
+@pytest.mark.parametrize("text", ["zxqv blorf", "recommend a pizza place", "1234567"])
 async def test_what_it_does_not_understand_never_dead_ends(person: Person, text: str) -> None:
     await person.greet()
     replies = await person.say(text)
@@ -102,11 +122,11 @@ async def test_what_it_does_not_understand_never_dead_ends(person: Person, text:
 
 
 async def test_the_notice_comes_first_whatever_the_first_message(person: Person) -> None:
-    notice, answer = await person.say("my boss took my passport", replies=2)
+    notice, answer, _ = await person.say("my boss took my passport", replies=3)
     assert "don't need to give your name" in notice["text"] and "police" in notice["text"]
-    assert "help does not depend on your name" in answer["text"]
-    (later,) = await person.say("what are my rights")  # once per session, not every turn
-    assert "whatever your immigration status" in later["text"]
+    assert "Help does not depend on your name" in answer["text"]
+    (later,) = await person.say("talk to a person")  # once per session, not every turn
+    assert "pass your message to a person" in later["text"]
 
 
 async def test_the_socket_survives_bad_frames_on_the_real_server(person: Person) -> None:

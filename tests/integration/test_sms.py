@@ -11,9 +11,11 @@ import pytest
 import redis
 from twilio.request_validator import RequestValidator
 
+from bot.responses import Responses
 from tests.conftest import TWILIO_NUMBER, TWILIO_SID, TWILIO_TOKEN, RunningServer
 from tests.fakes import FakeTwilio
 
+RESPONSES = Responses.load()
 _sids = itertools.count(1)
 _numbers = itertools.count(5550100)
 
@@ -72,13 +74,23 @@ def phone(server: RunningServer) -> Phone:
     return Phone(server)
 
 
+async def test_a_mexican_number_saying_hola_is_answered_in_spanish(server: RunningServer) -> None:
+    """"hola" alone is not sure to be Spanish; the number's country tips it."""
+    mexico = Phone(server, "+5215512345678")
+    notice, question = await mexico.text("hola")
+    assert notice == RESPONSES.render("utter_greet", "es", "sms")["text"]
+    asked = RESPONSES.render("utter_ask_safe", "es", "sms")
+    options = [f"{n} - {b['title']}" for n, b in enumerate(asked["buttons"], 1)]
+    assert question == "\n".join([asked["text"], *options])
+
+
 async def test_a_text_is_answered_in_twiml_with_numbered_options(phone: Phone) -> None:
     notice, question = await phone.text("hello")
     assert "don't need to give your name" in notice
-    assert question.endswith("Reply 1 for Yes, I can talk\nReply 2 for No, not now")
+    assert question.endswith("1 - Yes, I can talk\n2 - No, not now")
     (menu,) = await phone.text("1")
     assert menu.startswith("Thank you. What would you like to do?")
-    assert "Reply 4 for Talk to a person" in menu
+    assert "5 - Talk to a person" in menu
     (handoff,) = await phone.text(" 4 ")
     assert "pass your message to a person" in handoff
 
@@ -140,7 +152,7 @@ async def test_stop_silences_everything_until_start(phone: Phone) -> None:
 async def test_help_explains_the_service_and_offers_deletion(phone: Phone) -> None:
     (reply,) = await phone.text("HELP")
     assert "free, confidential helpline" in reply and "STOP" in reply and "DELETE" in reply
-    assert reply.endswith("Reply 1 for Delete this conversation")
+    assert reply.endswith("1 - Delete this conversation")
     (confirmation,) = await phone.text("1")
     assert "has been deleted" in confirmation
 

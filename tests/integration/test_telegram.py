@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 import redis
 
+from bot.responses import Responses
 from channels.telegram import GROUP_NOTICE
 from tests.conftest import TELEGRAM_SECRET, RunningServer
 from tests.fakes import Call, FakeTelegram
@@ -19,16 +20,20 @@ _message_ids = itertools.count(1)
 _chat_ids = itertools.count(70_000_001)
 
 
+RESPONSES = Responses.load()
+
+
 def user(chat_id: int, lang: str = "en") -> dict[str, Any]:
     return {"id": chat_id, "is_bot": False, "first_name": "A", "language_code": lang}
 
 
-def message_update(chat_id: int, chat_type: str = "private", **content: Any) -> dict[str, Any]:
+def message_update(chat_id: int, chat_type: str = "private", lang: str = "en",
+                   **content: Any) -> dict[str, Any]:
     chat = {"id": chat_id, "type": chat_type}
     chat.update({"first_name": "A"} if chat_type == "private" else {"title": "Group"})
     return {"update_id": next(_update_ids), "message": {
         "message_id": next(_message_ids), "date": int(time.time()), "chat": chat,
-        "from": user(chat_id if chat_type == "private" else 5), **content}}
+        "from": user(chat_id if chat_type == "private" else 5, lang), **content}}
 
 
 def button_press(chat_id: int, data: str, message_id: int, query_id: str) -> dict[str, Any]:
@@ -62,9 +67,9 @@ class TelegramUser:
         calls = self.fake.wait_for(lambda calls: any(mine(c) for c in calls))
         return {int(i) for c in calls if mine(c) for i in c.params["message_ids"]}
 
-    async def say(self, text: str, replies: int) -> list[Call]:
+    async def say(self, text: str, replies: int, lang: str = "en") -> list[Call]:
         before = len(self.sent())
-        assert await self.deliver(message_update(self.chat_id, text=text)) == 200
+        assert await self.deliver(message_update(self.chat_id, lang=lang, text=text)) == 200
         self.fake.wait_for(lambda _: len(self.sent()) >= before + replies)
         return self.sent()[before:]
 
@@ -87,6 +92,15 @@ async def test_a_message_is_answered_with_an_inline_keyboard(person: TelegramUse
     notice, question = await person.say("hello", replies=2)
     assert "don't need to give your name" in notice.params["text"]
     assert keyboard(question) == [("Yes, I can talk", "/affirm"), ("No, not now", "/not_safe")]
+
+
+async def test_the_apps_language_decides_a_greeting_that_could_be_several(person: TelegramUser) -> None:
+    """"привіт" is Ukrainian or Russian; a Telegram app set to Ukrainian tips it."""
+    notice, question = await person.say("привіт", replies=2, lang="uk")
+    assert notice.params["text"] == RESPONSES.render("utter_greet", "uk", "telegram")["text"]
+    expected = RESPONSES.render("utter_ask_safe", "uk", "telegram")
+    assert question.params["text"] == expected["text"]
+    assert keyboard(question) == [(b["title"], b["payload"]) for b in expected["buttons"]]
 
 
 async def test_a_button_press_is_acknowledged_and_answered(person: TelegramUser,
