@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -29,7 +30,8 @@ HOLDOUT_DIR = PROJECT_ROOT / "tests" / "data" / "nlu_holdout"
 STORIES_DIR = PROJECT_ROOT / "tests" / "data" / "test_stories"
 REPORT = PROJECT_ROOT / "docs" / "eval.md"
 F1_BAR = 0.90
-FALLBACK_AS = {"nlu_fallback": "out_of_scope"}
+OFF_TOPIC = "out_of_scope"
+NOT_UNDERSTOOD = {"out_of_scope", "nlu_fallback"}  # both are answered "I didn't understand"
 
 
 @dataclass
@@ -46,6 +48,8 @@ class LanguageReport:
 
     @property
     def passes(self) -> bool:
+        if self.code == OFF_TOPIC:
+            return True  # reported, not a bar: the issue's bar is per language
         return self.macro_f1 >= F1_BAR and self.stories_passed == self.stories
 
 
@@ -63,10 +67,12 @@ async def evaluate(model: Path) -> tuple[list[LanguageReport], float]:
     reports = []
     for path in sorted(HOLDOUT_DIR.glob("*.yml")):
         report = LanguageReport(path.stem)
+        if path.stem == OFF_TOPIC:
+            reports.append(await _off_topic(agent, path, report))
+            continue
         results, _, _ = await get_eval_data(agent.processor, load_data(str(path)))
         targets = [r.intent_target for r in results]
-        # The fallback and out_of_scope get the same answer: "I didn't understand".
-        predictions = [FALLBACK_AS.get(r.intent_prediction, r.intent_prediction) for r in results]
+        predictions = [r.intent_prediction for r in results]
         report.examples = len(results)
         report.accuracy = accuracy_score(targets, predictions)
         report.macro_f1 = f1_score(targets, predictions, labels=sorted(set(targets)), average="macro",
@@ -86,6 +92,18 @@ async def evaluate(model: Path) -> tuple[list[LanguageReport], float]:
             report.stories_passed = report.stories - len(report.failed_stories)
         reports.append(report)
     return reports, time.perf_counter() - started
+
+
+async def _off_topic(agent: Any, path: Path, report: LanguageReport) -> LanguageReport:
+    """Off-topic text and gibberish: the share answered "I didn't understand"."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    examples = [e.get("text") for e in load_data(str(path)).intent_examples]
+    parsed = [await agent.parse_message(text) for text in examples]
+    report.examples = len(examples)
+    report.accuracy = sum(p["intent"]["name"] in NOT_UNDERSTOOD for p in parsed) / len(examples)
+    report.macro_f1 = report.accuracy
+    return report
 
 
 async def _story_results(agent: object, stories: Path, test_stories: object) -> tuple[int, list[str]]:
@@ -124,10 +142,11 @@ def render_markdown(reports: list[LanguageReport], seconds: float, model: Path) 
         "",
         *rows,
         "",
-        "`out_of_scope` holds off-topic text and gibberish in all twelve languages; its",
-        "accuracy is the share the model answers with “I didn't understand” instead of",
-        "guessing an intent. Everywhere, a prediction below the fallback threshold",
-        "(`nlu_fallback`) counts as `out_of_scope`: the person gets the same answer.",
+        "Per language, Rasa's evaluation scores the intent the classifier ranked first,",
+        "even when its confidence is below the fallback threshold (which would answer",
+        "“I didn't understand” and offer a person). `out_of_scope` holds off-topic text and",
+        "gibberish in all twelve languages; its score is the share the model answers with",
+        "“I didn't understand” (`out_of_scope` or the fallback) instead of guessing an intent.",
         "",
         "## Failed test stories",
         "",

@@ -121,7 +121,8 @@ class Languages:
     def detect(self, text: str, hints: Mapping[str, str] | None = None) -> Detection | None:
         """The most likely language of ``text``, or None if it has no letters.
 
-        The two readings are mixed by how many words the training data can vote on;
+        The two readings are mixed by the share of words that vote (a message of
+        distinctive words is read by its words alone, one of shared words by lingua);
         the result is scaled down for very short texts ("ok", "no"), which read as
         several languages at once, and a channel hint adds a fixed weight that can
         tip such a text but never makes it sure on its own.
@@ -138,7 +139,7 @@ class Languages:
         votes = Counter(self._vocabulary[w] for w in words if w in self._vocabulary)
         votes.update(code for w in words for code, lang in self._languages.items()
                      if any(p.match(w) for p in lang.patterns))
-        weight = (sum(votes.values()) / len(words) / 2) if votes and not _UNSPACED.search(text) else 0.0
+        weight = min(1.0, sum(votes.values()) / len(words)) if votes and not _UNSPACED.search(text) else 0.0
         total_votes = sum(votes.values()) or 1
         reliability = min(1.0, letters / _RELIABLE_LETTERS)
         hinted = self.from_hints(hints or {})

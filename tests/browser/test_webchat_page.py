@@ -113,7 +113,7 @@ def test_the_delete_button_in_the_chat_also_clears_the_page(page: Page) -> None:
     page.get_by_label("Your message").fill("my boss took my passport")
     page.keyboard.press("Enter")
     log = page.get_by_role("log")
-    expect(log).to_contain_text("help does not depend on your name")
+    expect(log).to_contain_text("Help does not depend on your name")
     page.get_by_label("Your message").fill("stop")
     page.keyboard.press("Enter")
     expect(log).to_contain_text("I will stop here")
