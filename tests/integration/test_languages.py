@@ -22,7 +22,7 @@ RESPONSES = Responses.load()
 def lines(code: str) -> dict[str, str]:
     """intent → the first thing a person says with it, from that language's test stories."""
     said: dict[str, str] = {}
-    for story in yaml.safe_load((STORIES_DIR / f"{code}.yml").read_text(encoding="utf-8"))["stories"]:
+    for story in yaml.safe_load((STORIES_DIR / f"test_{code}.yml").read_text(encoding="utf-8"))["stories"]:
         for step in story["steps"]:
             if "user" in step:
                 said.setdefault(step["intent"], step["user"].strip())
@@ -82,7 +82,7 @@ async def test_a_person_is_answered_in_their_language_through_every_flow(chat: C
 async def test_the_language_can_be_switched_by_name_at_any_time(chat: Chat, code: str) -> None:
     other = LANGUAGES.codes[(LANGUAGES.codes.index(code) + 1) % len(LANGUAGES.codes)]
     said = lines(code)
-    await chat.say(said["ask_help"], 3)
+    await chat.say(said["greet"], 2)
     (switched,) = await chat.say(LANGUAGES[other].name, 1)
     assert switched["lang"] == other and switched["text"] == RESPONSES.render(
         "utter_language_set", other, "webchat")["text"]
@@ -98,3 +98,18 @@ async def test_the_menu_lists_every_language_and_a_choice_sticks(chat: Chat) -> 
     arabic = next(b["payload"] for b in menu["buttons"] if b["title"] == "العربية")
     (chosen,) = await chat.say(arabic, 1)
     assert (chosen["lang"], chosen["dir"]) == ("ar", "rtl")
+
+
+async def test_a_guess_gives_way_to_what_the_person_writes(chat: Chat) -> None:
+    notice, _ = await chat.say("ok", 2)
+    assert notice["lang"] == "en"  # "ok" alone: the browser's language is the guess
+    replies = await chat.say(lines("es")["ask_help"], 2)
+    assert {r["lang"] for r in replies} == {"es"}
+
+
+async def test_a_long_message_in_another_language_switches_a_short_word_does_not(chat: Chat) -> None:
+    await chat.say(lines("en")["ask_help"], 3)
+    (answer,) = await chat.say("merci", 1)  # one word of French answers the question, in English
+    assert answer["lang"] == "en"
+    replies = await chat.say(lines("vi")["talk_to_human"] + " " + lines("vi")["info_rights"], 1)
+    assert replies[0]["lang"] == "vi"
