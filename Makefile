@@ -10,7 +10,7 @@ PYTHON310 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python
 	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' >/dev/null 2>&1 \
 	&& { command -v "$$p"; break; }; done)
 
-.PHONY: install train run eval test lint typecheck
+.PHONY: install train run eval bench test lint typecheck
 
 $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON310)" ]; then \
@@ -30,6 +30,9 @@ run: train
 
 eval: install
 	$(BIN)/hotline eval
+
+bench: train
+	$(BIN)/python bench/triage_speed.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -85,13 +85,42 @@ def _eval(settings: Settings) -> int:
     from bot.training import train
 
     path, _ = train(settings)
-    reports = run(path)
-    for r in reports:
+    evaluation = run(path)
+    for r in evaluation.languages:
         print(f"{r.code:>13}  macro-F1 {r.macro_f1:.3f}  accuracy {r.accuracy:.3f}  "
               f"stories {r.stories_passed}/{r.stories}")
+    for t in evaluation.triage:
+        print(f"{'triage ' + t.code:>13}  P1 recall {t.p1_recall:.2f}  false P1 {t.false_p1:.2f}  "
+              f"language {t.language:.2f}  kind {t.kind:.2f}")
     print(f"written: {REPORT.relative_to(REPORT.parent.parent)}")
-    failing = [r.code for r in reports if not r.passes]
-    return _fail(f"below the bar (macro-F1 {F1_BAR}, all stories): {', '.join(failing)}") if failing else 0
+    failing = evaluation.failing
+    return _fail(f"below the bar (macro-F1 {F1_BAR}, all stories, triage targets): "
+                 f"{', '.join(failing)}") if failing else 0
+
+
+def _triage(settings: Settings) -> int:
+    """JSON Lines on stdin → one triage record per line on stdout (DESIGN.md)."""
+    from rasa.core.agent import Agent
+
+    from bot.agent import StartupError, current_model
+    from bot.languages import Languages
+    from triage.assess import Triage
+    from triage.jsonl import triage_lines
+    from triage.lexicon import Lexicon
+
+    try:
+        model = current_model(settings)
+    except StartupError as exc:
+        return _fail(str(exc))
+    agent = Agent.load(str(model))
+    triage = Triage(Lexicon.load(), Languages.load())
+
+    async def run() -> None:
+        async for line in triage_lines(sys.stdin, triage, agent.parse_message):
+            print(line, flush=True)
+
+    asyncio.run(run())
+    return 0
 
 
 def _set_webhook(settings: Settings) -> int:
@@ -126,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                      help="fetch Telegram updates by long polling (development, no public address)")
     commands.add_parser("train", help="train the model if its data or config changed")
     commands.add_parser("eval", help="evaluate every language on held-out data; write docs/eval.md")
+    commands.add_parser("triage", help="read JSON Lines on stdin, write a triage record per line")
     telegram = commands.add_parser("telegram", help="Telegram bot administration")
     telegram.add_subparsers(dest="action", required=True).add_parser(
         "set-webhook", help="register HOTLINE_PUBLIC_URL/webhooks/telegram with the secret")
@@ -143,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _train(settings)
     if args.command == "eval":
         return _eval(settings)
+    if args.command == "triage":
+        return _triage(settings)
     if args.command == "telegram":
         return _set_webhook(settings)
     return _run(replace(settings, telegram_polling=args.telegram_polling))

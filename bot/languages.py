@@ -10,7 +10,9 @@ unsure:
 - ``lingua`` restricted to the launch languages (scripts, character n-grams);
 - a vote of the words that occur in the training examples of exactly one language
   (so "merci" is French and "salam" Arabic, as the data says), and of words matching
-  a language's patterns ("3ayez", "wa7ed": Arabic written in Latin letters).
+  a language's patterns ("3ayez", "wa7ed": Arabic written in Latin letters);
+- a message that is, accents aside, a training example of one language only ("il est
+  la") is read as that language.
 
 Channel hints (Telegram's ``language_code``, the phone number's country, the
 browser's language) only break near-ties; they never outvote what the person wrote.
@@ -18,6 +20,7 @@ browser's language) only break near-ties; they never outvote what the person wro
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -40,6 +43,7 @@ INTENTS_DIR = PROJECT_ROOT / "intents"
 CONFIDENT = 0.6
 _HINT_WEIGHT = 0.3
 _RELIABLE_LETTERS = 12  # fewer letters than this, and any reading is discounted
+_PLAUSIBLE = 0.05  # lingua's least confidence for a language a training sentence may claim
 _WORD = regex.compile(r"[\p{L}\p{M}\d']+")
 _UNSPACED = regex.compile(r"[\p{Han}\p{Thai}]")
 _HAN = regex.compile(r"\p{Han}")
@@ -76,10 +80,11 @@ class LanguageRequest:
 
 class Languages:
     def __init__(self, languages: Mapping[str, Language], menu_words: Iterable[str],
-                 vocabulary: Mapping[str, str]) -> None:
+                 vocabulary: Mapping[str, str], sentences: Mapping[str, str] | None = None) -> None:
         self._languages = dict(languages)
         self._menu_words = frozenset(word.casefold() for word in menu_words)
         self._vocabulary = dict(vocabulary)
+        self._sentences = dict(sentences or {})
         names = sorted(
             ((name.casefold(), code) for code, lang in self._languages.items() for name in lang.names),
             key=lambda pair: -len(pair[0]),
@@ -97,7 +102,7 @@ class Languages:
                            patterns=tuple(regex.compile(p) for p in entry.get("patterns", ())))
             for code, entry in data["languages"].items()
         }
-        return cls(languages, data.get("menu_words", ()), _distinctive_words(languages, intents_dir))
+        return cls(languages, data.get("menu_words", ()), *_distinctive_examples(languages, intents_dir))
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -136,6 +141,11 @@ class Languages:
             value.language.iso_code_639_1.name.lower(): value.value
             for value in self._detector.compute_language_confidence_values(text)
         }
+        sentence = self._sentences.get(_plain(words))
+        if sentence and lingua.get(sentence, 0.0) >= _PLAUSIBLE:
+            # The whole message is a training example of one language only ("il est la"),
+            # and its letters could be that language (not English words in Arabic data).
+            return Detection(sentence, max(CONFIDENT, min(1.0, letters / _RELIABLE_LETTERS)))
         votes = Counter(self._vocabulary[w] for w in words if w in self._vocabulary)
         votes.update(code for w in words for code, lang in self._languages.items()
                      if any(p.match(w) for p in lang.patterns))
@@ -200,15 +210,29 @@ def _name_pattern(name: str) -> str:
     return before + regex.escape(name) + after
 
 
-def _distinctive_words(languages: Mapping[str, Language], intents_dir: Path) -> dict[str, str]:
-    """Words of the training examples that occur in exactly one language."""
-    owners: dict[str, set[str]] = defaultdict(set)
+def _plain(words: list[str]) -> str:
+    """Words without accents or marks: "il est là" and "il est la" are one sentence."""
+    decomposed = unicodedata.normalize("NFKD", " ".join(words))
+    return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+
+
+def _distinctive_examples(languages: Mapping[str, Language],
+                          intents_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Words, and whole sentences, of the training examples that occur in exactly one language."""
+    word_owners: dict[str, set[str]] = defaultdict(set)
+    sentence_owners: dict[str, set[str]] = defaultdict(set)
     for code in languages:
         path = intents_dir / f"{code}.yml"
         if not path.exists():
             continue
         for example in _EXAMPLE.findall(path.read_text(encoding="utf-8")):
-            for word in _WORD.findall(example.casefold()):
+            words = _WORD.findall(example.casefold())
+            sentence_owners[_plain(words)].add(code)
+            for word in words:
                 if not word.isdigit():
-                    owners[word].add(code)
-    return {word: next(iter(codes)) for word, codes in owners.items() if len(codes) == 1}
+                    word_owners[word].add(code)
+
+    def unique(owners: dict[str, set[str]]) -> dict[str, str]:
+        return {text: next(iter(codes)) for text, codes in owners.items() if len(codes) == 1}
+
+    return unique(word_owners), unique(sentence_owners)

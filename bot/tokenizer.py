@@ -12,12 +12,9 @@ U+24C2..U+1F251, which covers every CJK character, so it silently drops Chinese 
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-import jieba
 import regex
-from pythainlp.tokenize import word_tokenize
 from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -26,11 +23,10 @@ from rasa.nlu.tokenizers.tokenizer import Token
 from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.settings import cache_dir
+from bot.segment import segment
 
-__all__ = ["ScriptTokenizer", "segment"]
+__all__ = ["ScriptTokenizer"]
 
-_UNSPACED = regex.compile(r"(\p{Han}+)|(\p{Thai}+)")
 _EMOJI_ONLY = regex.compile(r"[\p{Extended_Pictographic}\p{Emoji_Modifier}\u200d\ufe0f]+")
 # Rasa's WhitespaceTokenizer pattern: punctuation around words becomes a space.
 _PUNCTUATION = regex.compile(
@@ -38,27 +34,6 @@ _PUNCTUATION = regex.compile(
     r"(\s|^)[^\w#@&]+(?=[^0-9\s])|"
     r"(?<=[^0-9\s])[^\w._~:/?#\[\]()@!$&*+,;=-]+(?=[^0-9\s])"
 )
-jieba.setLogLevel(logging.WARNING)
-jieba.dt.tmp_dir = str(cache_dir())  # its prefix-dictionary cache, instead of /tmp
-
-
-def segment(word: str) -> list[tuple[str, int]]:
-    """``word`` cut into (piece, offset): Han and Thai runs into words, the rest kept."""
-    pieces: list[tuple[str, int]] = []
-    position = 0
-    for match in _UNSPACED.finditer(word):
-        if match.start() > position:
-            pieces.append((word[position:match.start()], position))
-        run, offset = match.group(), match.start()
-        words = jieba.lcut(run) if match.group(1) else word_tokenize(run, engine="newmm")
-        for piece in words:
-            if piece.strip():
-                pieces.append((piece, offset))
-            offset += len(piece)
-        position = match.end()
-    if position < len(word):
-        pieces.append((word[position:], position))
-    return pieces
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)

@@ -20,7 +20,7 @@ __all__ = ["CONFIG", "DOMAIN", "fingerprint", "model_path", "train", "training_f
 CONFIG = PROJECT_ROOT / "config.yml"
 DOMAIN = PROJECT_ROOT / "bot" / "domain.yml"
 # Our pipeline components: their code shapes the model as much as the data does.
-COMPONENTS = [PROJECT_ROOT / "bot" / "tokenizer.py", PROJECT_ROOT / "bot" / "classifier.py"]
+COMPONENTS = [PROJECT_ROOT / "bot" / name for name in ("segment.py", "tokenizer.py", "classifier.py")]
 
 
 def training_files() -> list[Path]:
@@ -56,7 +56,11 @@ def train(settings: Settings) -> tuple[Path, str]:
         shutil.copy2(cached, target)
         return target, "restored from cache"
 
-    os.environ["RASA_CACHE_DIRECTORY"] = str(settings.cache_dir / "rasa")
+    # Rasa's training cache keys on component names, configs and data, not on code:
+    # a cache per version of our components' code keeps a changed tokenizer from
+    # reusing what the old one produced.
+    code = hashlib.sha256(b"".join(path.read_bytes() for path in COMPONENTS)).hexdigest()[:12]
+    os.environ["RASA_CACHE_DIRECTORY"] = str(settings.cache_dir / "rasa" / code)
     from rasa.model_training import train as rasa_train
 
     result = rasa_train(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 from pathlib import Path
@@ -103,3 +104,28 @@ def test_telegram_set_webhook_registers_the_secret(tmp_path: Path, fake_telegram
 def test_telegram_set_webhook_without_settings_says_what_is_missing(tmp_path: Path) -> None:
     result = run_hotline(server_environ(tmp_path), "telegram", "set-webhook")
     assert result.returncode == 2 and "TELEGRAM_WEBHOOK_SECRET" in result.stderr
+
+
+def test_triage_answers_every_line_in_order_and_explains_itself(tmp_path: Path,
+                                                               model_settings: Settings) -> None:
+    env = server_environ(tmp_path, HOTLINE_MODEL_DIR=str(model_settings.model_dir))
+    lines = [
+        {"text": "me encerraron en un cuarto y se llevaron la llave, pueden mandar a alguien?",
+         "channel": "sms"},
+        "this is not json",
+        {"text": "what is human trafficking? it's for a school project"},
+        {"text": "mon patron a pris mon passeport et je dois rembourser une dette", "lang": "fr"},
+    ]
+    stdin = "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines) + "\n"
+    result = subprocess.run([str(HOTLINE), "triage"], input=stdin, env=env, capture_output=True, text=True,
+                            timeout=120, cwd=PROJECT_ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    danger, bad, question, documents = (json.loads(line) for line in result.stdout.splitlines())
+    assert (danger["priority"], danger["language"], danger["kind"], danger["channel"]) == (
+        "P1", "es", "help_request", "sms")
+    assert danger["reasons"] and "immediate_danger" in danger["indicators"]
+    assert bad == {"line": 2, "error": "not JSON (Expecting value)"}
+    # Trafficking words in a question: no alarm (an unsure reading may still ask for a look).
+    assert question["priority"] in ("P3", "P4") and question["kind"] == "information"
+    assert documents["priority"] == "P2"
+    assert {"documents_retained", "debt_bondage"} <= set(documents["indicators"])

@@ -11,8 +11,8 @@ import yaml
 from bot.evaluation import HOLDOUT_DIR, STORIES_DIR
 from bot.languages import Languages
 from bot.responses import DOMAIN_FILE
+from bot.segment import count_words
 from bot.settings import PROJECT_ROOT
-from bot.tokenizer import segment
 
 LANGUAGES = Languages.load().codes
 INTENTS = [i for i in yaml.safe_load(DOMAIN_FILE.read_text())["intents"] if i != "out_of_scope"]
@@ -33,11 +33,6 @@ def plain(text: str) -> str:
     return " ".join(_PUNCTUATION.sub(" ", text.casefold()).split())
 
 
-def words(text: str) -> int:
-    """Words, Chinese and Thai ones included (they are written without spaces)."""
-    return sum(len(segment(word)) for word in text.split())
-
-
 @pytest.mark.parametrize("code", LANGUAGES)
 def test_every_intent_is_trained_and_held_out(code: str) -> None:
     trained = examples(PROJECT_ROOT / "intents" / f"{code}.yml")
@@ -53,7 +48,7 @@ def test_held_out_sentences_are_not_training_sentences(code: str) -> None:
     held_out = {plain(e) for lines in examples(HOLDOUT_DIR / f"{code}.yml").values() for e in lines}
     shared = held_out & trained
     # One-word answers ("yes", "skip") cannot be phrased apart; sentences can.
-    assert sorted(s for s in shared if words(s) > 1) == []
+    assert sorted(s for s in shared if count_words(s) > 1) == []
 
 
 def story_shape(path: Path) -> list[object]:
