@@ -157,9 +157,9 @@ class Conversations:
         stored = raw.decode() if raw else ""
         sureness = stored[-1:] if stored[-1:] in (_GUESSED, _CHOSEN) else _READ
         code = stored[:-1] if sureness else stored
-        reading = self._languages.detect(text, inbound.hints) if text else None
         if code and sureness == _CHOSEN:
             return code
+        reading = self._languages.detect(text, inbound.hints) if text else None
         if reading is not None and reading.confident and (not code or sureness == _GUESSED
                                                           or _overrides(reading, text)):
             code, sureness = reading.code, _READ

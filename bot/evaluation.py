@@ -79,7 +79,6 @@ async def evaluate(model: Path) -> Evaluation:
     """Reports for every language with a held-out set, triage on its development set,
     and the seconds it took."""
     from rasa.core.agent import Agent
-    from rasa.core.test import test as test_stories
     from rasa.nlu.test import get_eval_data
     from rasa.shared.nlu.training_data.loading import load_data
     from sklearn.metrics import accuracy_score, f1_score
@@ -112,7 +111,7 @@ async def evaluate(model: Path) -> Evaluation:
         stories = STORIES_DIR / f"test_{path.name}"
         if stories.exists():
             report.stories, report.failed_stories, report.stories_as_fallback = await _story_results(
-                agent, stories, test_stories)
+                agent, stories)
             report.stories_passed = report.stories - len(report.failed_stories)
         reports.append(report)
     triage = Triage(Lexicon.load(), languages)
@@ -132,7 +131,7 @@ async def _off_topic(agent: Any, path: Path, report: LanguageReport) -> Language
     return report
 
 
-async def _story_results(agent: object, stories: Path, test_stories: object) -> tuple[int, list[str], int]:
+async def _story_results(agent: Any, stories: Path) -> tuple[int, list[str], int]:
     """(stories, the names of those that failed, those that passed only as fallbacks).
 
     Rasa marks every wrong prediction in its failed-stories file with a
@@ -140,9 +139,11 @@ async def _story_results(agent: object, stories: Path, test_stories: object) -> 
     text read as the fallback (``out_of_scope`` → ``nlu_fallback``) is counted as
     passed: both intents get the same answer, and the actions that follow match.
     """
+    from rasa.core.test import test as test_stories
+
     with tempfile.TemporaryDirectory() as out:
-        await test_stories(str(stories), agent, out_directory=out, e2e=True,  # type: ignore[operator]
-                           disable_plotting=True, warnings=False)
+        await test_stories(str(stories), agent, out_directory=out, e2e=True, disable_plotting=True,
+                           warnings=False)
         failed_file = Path(out) / "failed_test_stories.yml"
         failed = failed_file.read_text(encoding="utf-8") if failed_file.exists() else ""
     total = len(yaml.safe_load(stories.read_text(encoding="utf-8"))["stories"])

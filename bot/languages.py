@@ -32,6 +32,7 @@ import regex
 import yaml
 from lingua import IsoCode639_1, LanguageDetector, LanguageDetectorBuilder
 
+from bot.segment import UNSPACED
 from bot.settings import PROJECT_ROOT
 
 __all__ = ["Detection", "Language", "LanguageRequest", "Languages"]
@@ -45,7 +46,6 @@ _HINT_WEIGHT = 0.3
 _RELIABLE_LETTERS = 12  # fewer letters than this, and any reading is discounted
 _PLAUSIBLE = 0.05  # lingua's least confidence for a language a training sentence may claim
 _WORD = regex.compile(r"[\p{L}\p{M}\d']+")
-_UNSPACED = regex.compile(r"[\p{Han}\p{Thai}]")
 _HAN = regex.compile(r"\p{Han}")
 _EXAMPLE = regex.compile(r"^\s*-\s+(.*)$", regex.MULTILINE)
 _MAX_REQUEST_WORDS = 6
@@ -137,6 +137,7 @@ class Languages:
         letters = sum(3 if _HAN.match(ch) else 1 for ch in text if ch.isalpha())
         if not words or not letters:
             return None
+        reliability = min(1.0, letters / _RELIABLE_LETTERS)
         lingua = {
             value.language.iso_code_639_1.name.lower(): value.value
             for value in self._detector.compute_language_confidence_values(text)
@@ -145,13 +146,12 @@ class Languages:
         if sentence and lingua.get(sentence, 0.0) >= _PLAUSIBLE:
             # The whole message is a training example of one language only ("il est la"),
             # and its letters could be that language (not English words in Arabic data).
-            return Detection(sentence, max(CONFIDENT, min(1.0, letters / _RELIABLE_LETTERS)))
+            return Detection(sentence, max(CONFIDENT, reliability))
         votes = Counter(self._vocabulary[w] for w in words if w in self._vocabulary)
         votes.update(code for w in words for code, lang in self._languages.items()
                      if any(p.match(w) for p in lang.patterns))
-        weight = min(1.0, sum(votes.values()) / len(words)) if votes and not _UNSPACED.search(text) else 0.0
+        weight = min(1.0, sum(votes.values()) / len(words)) if votes and not UNSPACED.search(text) else 0.0
         total_votes = sum(votes.values()) or 1
-        reliability = min(1.0, letters / _RELIABLE_LETTERS)
         hinted = self.from_hints(hints or {})
         scores = {
             code: reliability * ((1 - weight) * lingua.get(code, 0.0) + weight * votes[code] / total_votes)
@@ -205,8 +205,8 @@ class Languages:
 
 def _name_pattern(name: str) -> str:
     """A name as a whole word, except in scripts written without spaces."""
-    before = "" if _UNSPACED.match(name[0]) else r"(?<![\p{L}\p{M}])"
-    after = "" if _UNSPACED.match(name[-1]) else r"(?![\p{L}\p{M}])"
+    before = "" if UNSPACED.match(name[0]) else r"(?<![\p{L}\p{M}])"
+    after = "" if UNSPACED.match(name[-1]) else r"(?![\p{L}\p{M}])"
     return before + regex.escape(name) + after
 
 

@@ -31,6 +31,7 @@ Kind = Literal["help_request", "tip", "information", "other"]
 
 URGENT = frozenset({"immediate_danger", "self_harm_risk", "medical_need"})
 VIOLENCE = frozenset({"physical_violence", "sexual_violence"})
+HARM = VIOLENCE | {"threats"}
 CLEAR = frozenset({"documents_retained", "debt_bondage"})
 DERIVED_CATEGORY = {
     "minor_involved": "child", "self_harm_risk": "self_harm", "medical_need": "medical",
@@ -79,12 +80,8 @@ class Triage:
         reasons = [h.reason for h in _ordered(hits) if h.section not in ("kind", NOW)]
 
         kind = _kind(indicators, markers, top)
-        priority: Priority
-        if count_words(text) <= SHORT_CRY and top in CRY_INTENTS:
-            priority, why = "P1", [f"a short cry for help (intent {top} {confidence:.2f})"]
-        else:
-            priority, why = _priority(set(indicators), categories, kind, ranking, top, confidence,
-                                      now=NOW in markers)
+        priority, why = _priority(set(indicators), categories, kind, ranking, top, confidence,
+                                  now=NOW in markers, short=count_words(text) <= SHORT_CRY)
         if priority == "P1" and kind in ("information", "other"):
             kind = "help_request"  # danger is never a mere question
         return TriageRecord(
@@ -112,8 +109,11 @@ def _kind(indicators: list[str], markers: set[str], top: str) -> Kind:
 
 
 def _priority(indicators: set[str], categories: list[str], kind: Kind, ranking: Mapping[str, float],
-              top: str, confidence: float, *, now: bool) -> tuple[Priority, list[str]]:
+              top: str, confidence: float, *, now: bool, short: bool) -> tuple[Priority, list[str]]:
     danger = ranking.get("danger_now", 0.0)
+    sectors = set(categories) - {"child"}
+    if short and top in CRY_INTENTS:
+        return "P1", [f"a short cry for help (intent {top} {confidence:.2f})"]
     if indicators & URGENT:
         return "P1", [f"urgent: {', '.join(sorted(indicators & URGENT))}"]
     if danger >= DANGER_CONFIDENCE:
@@ -122,16 +122,16 @@ def _priority(indicators: set[str], categories: list[str], kind: Kind, ranking: 
         return "P1", ["a child and violence"]
     if now and "minor_involved" in indicators and (len(indicators) > 1 or kind == "tip"):
         return "P1", ["a child in danger, now"]
-    if now and indicators & (VIOLENCE | {"threats"}):
-        return "P1", [f"{', '.join(sorted(indicators & (VIOLENCE | {'threats'})))}, now"]
+    if now and indicators & HARM:
+        return "P1", [f"{', '.join(sorted(indicators & HARM))}, now"]
     if indicators & CLEAR:
         return "P2", [f"clear indicator: {', '.join(sorted(indicators & CLEAR))}"]
-    exploited = len(indicators) > 1 or set(categories) - {"child"} or kind == "tip"
+    exploited = len(indicators) > 1 or sectors or kind == "tip"
     if "minor_involved" in indicators and exploited:
         return "P2", ["a minor, with signs of exploitation"]
     if len(indicators) >= 2:
         return "P2", [f"{len(indicators)} indicators"]
-    if indicators or (set(categories) - {"child"} and top in CASE_INTENTS):
+    if indicators or (sectors and top in CASE_INTENTS):
         return "P3", ["a weaker sign of exploitation"]
     if top in CASE_INTENTS:
         return "P3", [f"intent {top} ({confidence:.2f})"]

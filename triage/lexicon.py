@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import regex
 import yaml
 
+from bot.segment import UNSPACED
 from triage.text import normalize
 
 __all__ = ["Hit", "Lexicon"]
@@ -27,7 +27,6 @@ __all__ = ["Hit", "Lexicon"]
 LEXICON_DIR = Path(__file__).with_name("lexicons")
 SECTIONS = ("indicators", "categories", "kind")
 NOW = "now"  # a plain list: words meaning "right now"
-_UNSPACED = regex.compile(r"[\p{Han}\p{Thai}]")
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,7 @@ class Lexicon:
             form = normalize(phrase)
             if not form:
                 continue
-            if _UNSPACED.search(form):
+            if UNSPACED.search(form):
                 self._unspaced.append((form.replace(" ", "").rstrip("*"), hit))
                 continue
             open_ended = form.endswith("*")
@@ -95,7 +94,7 @@ class Lexicon:
                     break
                 for entry in self._open_first.get(token[:length], ()):
                     found.setdefault((entry.hit.section, entry.hit.label, entry.hit.phrase), entry.hit)
-        if _UNSPACED.search(form):
+        if UNSPACED.search(form):
             squeezed = form.replace(" ", "")
             for phrase, hit in self._unspaced:
                 if phrase in squeezed:
