@@ -1,9 +1,12 @@
 """The path of one inbound message, after its channel has checked and parsed it.
 
-Pseudonymise the address → drop provider re-deliveries → numbered options → the
-conversation's language → service commands (delete, STOP/START, HELP, a language
-asked for) → the Rasa agent, speaking that language. Replies go back inline or, for
-channels that cannot answer in the request, through the durable outbox.
+Pseudonymise the address → drop provider re-deliveries → numbered options → take
+out any receipt code → the conversation's language → service commands (delete,
+STOP/START, HELP, a language asked for) → the NLU reading and triage → the desk
+(:mod:`triage.desk`: a person owns the conversation, or it is handed to one) or
+else the Rasa agent, speaking that language, and the desk again to keep the case.
+Replies go back inline or, for channels that cannot answer in the request, through
+the durable outbox.
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
+from typing import Any
 
 from aiohttp import web
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
 from redis.asyncio import Redis
 
 from bot.addresses import AddressBook
@@ -26,6 +32,7 @@ from bot.identity import conversation_id
 from bot.keys import (
     AGENT,
     CONVERSATIONS,
+    DESK,
     LANGUAGES,
     METRICS,
     OUTBOX,
@@ -42,6 +49,12 @@ from bot.metrics import Metrics
 from bot.outbox import Outbox
 from bot.responses import DEFAULT_LANGUAGE, Responses, speaking
 from bot.tracker_store import EncryptedRedisTrackerStore
+from triage.assess import Triage
+from triage.cases import CaseStore
+from triage.desk import RECEIPT_BUTTONS, Desk, Say
+from triage.lexicon import Lexicon
+from triage.presence import Presence
+from triage.receipts import Receipts, redact
 
 __all__ = ["Conversations", "conversations_ctx"]
 
@@ -66,8 +79,9 @@ class Conversations:
     def __init__(self, agent: Agent, trackers: EncryptedRedisTrackerStore, client: Redis,
                  addresses: AddressBook, outbox: Outbox, senders: Mapping[str, Sender],
                  pseudonym_key: bytes, metrics: Metrics, ttl_seconds: int,
-                 languages: Languages, responses: Responses) -> None:
+                 languages: Languages, responses: Responses, desk: Desk) -> None:
         self._agent = agent
+        self._desk = desk
         self._languages = languages
         self._responses = responses
         self._trackers = trackers
@@ -92,19 +106,24 @@ class Conversations:
         try:
             self._metrics.messages.labels(inbound.channel).inc()
             text = await self._option_payload(conversation, inbound.text) or inbound.text
+            text, code = redact(text)  # a receipt code goes no further than the desk
             command = inbound.command or SERVICE_PAYLOADS.get(text.strip().lower())
-            request = self._languages.request(text) if text and not command else None
-            language = await self._language(conversation, inbound, "" if request else text)
+            request = self._languages.request(text) if text and not command and not code else None
+            if request is not None and await self._desk.cases.paused(conversation):
+                request = None  # a person owns the conversation: they read it, the bot says nothing
+            language = await self._language(conversation, inbound, "" if request or code else text)
             if command == "delete":
                 replies = await self._erase(conversation, inbound, language)
             else:
                 await self._addresses.remember(conversation, inbound.address)
-                if inbound.message_ref:
+                if inbound.message_ref and not code:
                     await self._addresses.add_ref(conversation, inbound.message_ref)
                 if request is not None:
                     replies = await self._choose_language(conversation, inbound, request, language)
                 else:
-                    replies = await self._answer(conversation, inbound, command, text, language)
+                    replies = await self._answer(conversation, inbound, command, text, code, language)
+                if code and inbound.message_ref:
+                    await self._unsend(inbound, inbound.message_ref)
                 await self._offer(conversation, replies)
                 if not inline:
                     await self._outbox.enqueue(conversation, inbound.channel, replies)
@@ -118,7 +137,7 @@ class Conversations:
         return replies
 
     async def _answer(self, conversation: str, inbound: Inbound, command: Command | None,
-                      text: str, language: str) -> list[Outbound]:
+                      text: str, code: str | None, language: str) -> list[Outbound]:
         if command == "opt_out":
             await self._outbox.stop(conversation)
             return []  # the carrier confirms STOP itself; we send nothing more
@@ -130,21 +149,41 @@ class Conversations:
         if await self._outbox.is_stopped(conversation):
             # After STOP nothing is sent, not even a reply; the words are still heard.
             if text:
-                await self._turn(conversation, inbound, text, language)
+                await self._converse(conversation, inbound, text, code, language)
             return []
         notes = ([self._response("utter_media_not_kept", language, inbound.channel)]
                  if inbound.hints.get("media") else [])
         if not text:
             return notes
-        return notes + await self._turn(conversation, inbound, text, language)
+        return notes + await self._converse(conversation, inbound, text, code, language)
 
-    async def _turn(self, conversation: str, inbound: Inbound, text: str, language: str) -> list[Outbound]:
-        """One turn of the Rasa agent, uttered in ``language``."""
+    async def _converse(self, conversation: str, inbound: Inbound, text: str, code: str | None,
+                        language: str) -> list[Outbound]:
+        """Triage the message; the desk answers, or the bot does and the desk follows."""
+        desk, channel = self._desk, inbound.channel
+        if text.strip() in RECEIPT_BUTTONS:
+            return self._say(await desk.receipt_button(conversation, text.strip()), language, channel)
+        parse = await self._agent.parse_message(text)
+        record = desk.assess(text, language, parse)
+        if code:
+            return self._say(await desk.enter_code(conversation, code, text, record), language, channel)
+        says = await desk.before_bot(conversation, channel, language, text, record, parse,
+                                     _TrackerView(self._trackers, conversation))
+        if says is not None:
+            return self._say(says, language, channel)
+        replies = await self._turn(conversation, inbound, text, language, parse)
+        says = await desk.after_bot(conversation, channel, language, record, parse,
+                                    _TrackerView(self._trackers, conversation))
+        return replies + self._say(says, language, channel)
+
+    async def _turn(self, conversation: str, inbound: Inbound, text: str, language: str,
+                    parse: dict[str, Any]) -> list[Outbound]:
+        """One turn of the Rasa agent, on the reading already made, uttered in ``language``."""
         started = time.perf_counter()
         collector = _ChannelCollector(inbound.channel)
         with speaking(language):
             await self._agent.handle_message(UserMessage(
-                text=text, output_channel=collector, sender_id=conversation,
+                text=text, output_channel=collector, sender_id=conversation, parse_data=parse,
                 input_channel=inbound.channel, metadata=dict(inbound.hints),
             ))
         self._metrics.turn_seconds.labels(inbound.channel).observe(time.perf_counter() - started)
@@ -199,10 +238,8 @@ class Conversations:
     async def _erase(self, conversation: str, inbound: Inbound, language: str) -> list[Outbound]:
         """Delete my data: the device's messages where possible, then everything here."""
         async with self._outbox.holding(conversation):
-            refs = await self._addresses.refs(conversation)
-            sender = self._senders.get(inbound.channel)
-            if refs and sender is not None:
-                await sender.unsend(inbound.address, refs)
+            await self._unsend(inbound, *await self._addresses.refs(conversation))
+            await self._desk.withdraw(conversation)
             await self._trackers.delete(conversation)
             await self._addresses.forget(conversation)
             await self._outbox.forget(conversation)
@@ -210,10 +247,52 @@ class Conversations:
         self._metrics.erasures.labels(inbound.channel).inc()
         return [self._response("utter_erased", language, inbound.channel)]
 
+    async def _unsend(self, inbound: Inbound, *refs: str) -> None:
+        """Take these messages off the person's device, where the channel can."""
+        sender = self._senders.get(inbound.channel)
+        if refs and sender is not None:
+            await sender.unsend(inbound.address, refs)
+
     def _response(self, name: str, language: str, channel: str) -> Outbound:
         """A service message, translated with the rest of the responses."""
-        message = self._responses.render(name, language, channel)
-        return Outbound.from_rasa(message, language, self._languages.direction(language))
+        return self._say([Say(name)], language, channel)[0]
+
+    def _say(self, says: list[Say], language: str, channel: str) -> list[Outbound]:
+        direction = self._languages.direction(language)
+        return [Outbound.from_rasa(self._desk.render(say, language, channel), language, direction)
+                for say in says]
+
+
+class _TrackerView:
+    """The desk's view of the Rasa conversation, read once, when first asked."""
+
+    def __init__(self, trackers: EncryptedRedisTrackerStore, conversation: str) -> None:
+        self._trackers = trackers
+        self._conversation = conversation
+        self._tracker: DialogueStateTracker | None = None
+
+    async def _read(self) -> DialogueStateTracker:
+        if self._tracker is None:
+            self._tracker = (await self._trackers.retrieve(self._conversation)
+                             or DialogueStateTracker(self._conversation, []))
+        return self._tracker
+
+    async def history(self) -> list[tuple[str, str, float]]:
+        return [("person" if isinstance(event, UserUttered) else "bot", event.text, event.timestamp)
+                for event in (await self._read()).events
+                if isinstance(event, (UserUttered, BotUttered)) and event.text]
+
+    async def slots(self) -> Mapping[str, Any]:
+        return (await self._read()).current_slot_values()
+
+    async def last_actions(self) -> set[str]:
+        actions: set[str] = set()
+        for event in reversed((await self._read()).events):
+            if isinstance(event, UserUttered):
+                break
+            if isinstance(event, ActionExecuted) and event.action_name:
+                actions.add(event.action_name)
+        return actions
 
 
 class _ChannelCollector(CollectingOutputChannel):
@@ -246,10 +325,15 @@ async def conversations_ctx(app: web.Application) -> AsyncIterator[None]:
     addresses = AddressBook(client, cipher, settings.tracker_ttl_seconds)
     outbox = Outbox(client, cipher, addresses, app[SENDERS], app[METRICS], settings.tracker_ttl_seconds)
     app[OUTBOX] = outbox
+    pseudonym_key = app[SERVER_KEYS].pseudonym_key
+    app[DESK] = desk = Desk(
+        Triage(Lexicon.load(), app[LANGUAGES]), CaseStore(client, cipher),
+        Receipts(client, cipher, pseudonym_key), Presence(client), app[RESPONSES],
+        follow_up_hours=settings.follow_up_hours,
+    )
     app[CONVERSATIONS] = Conversations(
-        app[AGENT], app[TRACKERS], client, addresses, outbox, app[SENDERS],
-        app[SERVER_KEYS].pseudonym_key, app[METRICS], settings.tracker_ttl_seconds,
-        app[LANGUAGES], app[RESPONSES],
+        app[AGENT], app[TRACKERS], client, addresses, outbox, app[SENDERS], pseudonym_key,
+        app[METRICS], settings.tracker_ttl_seconds, app[LANGUAGES], app[RESPONSES], desk,
     )
     async with running(outbox.run()):
         yield

@@ -12,10 +12,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-__all__ = ["conversation_id"]
+__all__ = ["conversation_id", "keyed_id"]
+
+
+def keyed_id(pseudonym_key: bytes, namespace: str, value: str) -> str:
+    """``<namespace>:<40 hex>``: stable for one value, opaque without the key."""
+    mac = hmac.new(pseudonym_key, f"{namespace}\x00{value}".encode(), hashlib.sha256)
+    return f"{namespace}:{mac.hexdigest()[:40]}"
 
 
 def conversation_id(pseudonym_key: bytes, channel: str, address: str) -> str:
-    """``<channel>:<40 hex>``: stable for one address on one channel, opaque otherwise."""
-    mac = hmac.new(pseudonym_key, f"{channel}\x00{address}".encode(), hashlib.sha256)
-    return f"{channel}:{mac.hexdigest()[:40]}"
+    """Stable for one address on one channel, opaque otherwise."""
+    return keyed_id(pseudonym_key, channel, address)

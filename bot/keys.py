@@ -22,16 +22,19 @@ if TYPE_CHECKING:  # imported for the annotations only: these modules import thi
     from bot.responses import Responses
     from bot.server_keys import ServerKeys
     from bot.tracker_store import EncryptedRedisTrackerStore
+    from triage.desk import Desk
 
 __all__ = [
-    "AGENT", "CONVERSATIONS", "LANGUAGES", "METRICS", "OUTBOX", "REDIS", "REDIS_CONNECTION", "RESPONSES",
-    "SENDERS", "SERVER_KEYS", "SETTINGS", "TRACKERS",
+    "AGENT", "CONVERSATIONS", "DESK", "LANGUAGES", "METRICS", "OUTBOX", "REDIS", "REDIS_CONNECTION",
+    "RESPONSES", "SENDERS", "SERVER_KEYS", "SETTINGS", "TRACKERS",
 ]
 
 SETTINGS = web.AppKey("settings", Settings)
 REDIS_CONNECTION: web.AppKey[RedisConnection] = web.AppKey("redis_connection")
 REDIS = web.AppKey("redis", Redis)
 CONVERSATIONS: web.AppKey[Conversations] = web.AppKey("conversations")
+# Triage, cases, handoff and receipt codes (the console reads cases through it).
+DESK: web.AppKey[Desk] = web.AppKey("desk")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 SERVER_KEYS: web.AppKey[ServerKeys] = web.AppKey("server_keys")
 AGENT: web.AppKey[Agent] = web.AppKey("agent")

@@ -19,11 +19,14 @@ import yaml
 from rasa.core.nlg import NaturalLanguageGenerator, TemplatedNaturalLanguageGenerator
 from rasa.shared.core.trackers import DialogueStateTracker
 
-__all__ = ["DEFAULT_LANGUAGE", "LocalizedNLG", "Responses", "speaking"]
+__all__ = ["DEFAULT_LANGUAGE", "SERVICE_VALUES", "LocalizedNLG", "Responses", "speaking"]
 
 DOMAIN_FILE = Path(__file__).with_name("domain.yml")
 RESPONSES_DIR = Path(__file__).with_name("responses")
 DEFAULT_LANGUAGE = "en"
+# Placeholders that service messages fill (the rest are Rasa slots): a receipt code,
+# an expected wait, the staff replies to a report.
+SERVICE_VALUES = ("code", "minutes", "hours", "replies")
 
 Variations = list[dict[str, Any]]
 _turn_language: ContextVar[str] = ContextVar("turn_language", default=DEFAULT_LANGUAGE)
@@ -58,10 +61,10 @@ class Responses:
     def generator(self, code: str) -> TemplatedNaturalLanguageGenerator:
         return self._generators.get(code) or self._generators[DEFAULT_LANGUAGE]
 
-    def render(self, name: str, code: str, channel: str) -> dict[str, Any]:
-        """A service message (one not uttered by Rasa) in language ``code``, as Rasa
-        would have uttered it."""
-        message = self.generator(code).generate_from_slots(name, {}, channel)
+    def render(self, name: str, language: str, channel: str, **values: str) -> dict[str, Any]:
+        """A service message (one not uttered by Rasa) in ``language``, as Rasa would
+        have uttered it, with ``values`` for its :data:`SERVICE_VALUES`."""
+        message = self.generator(language).generate_from_slots(name, {}, channel, **values)
         if message is None:
             raise KeyError(name)
         return message

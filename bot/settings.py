@@ -60,6 +60,8 @@ class Settings:
     # message (docs/threat-model.md, "stolen Redis dump"): what is gone cannot leak.
     tracker_ttl_seconds: int = 24 * 3600
     max_message_chars: int = 4096
+    # What the after-hours message promises: someone reads and replies within this.
+    follow_up_hours: int = 12
     twilio_account_sid: str | None = None
     twilio_auth_token: Secret | None = None
     twilio_from: str | None = None
@@ -133,6 +135,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         public_url=public_url,
         log_level=log_level,
         tracker_ttl_seconds=integer("HOTLINE_TRACKER_TTL", 24 * 3600, 60, 365 * 86400),
+        follow_up_hours=integer("HOTLINE_FOLLOW_UP_HOURS", 12, 1, 168),
         twilio_account_sid=text("TWILIO_ACCOUNT_SID"),
         twilio_auth_token=secret("TWILIO_AUTH_TOKEN"),
         twilio_from=text("TWILIO_FROM"),

@@ -7,10 +7,10 @@ import yaml
 
 from bot.languages import Languages
 from bot.response_lint import Problem, lint, never_say
-from bot.responses import DOMAIN_FILE, Responses
+from bot.responses import DOMAIN_FILE, SERVICE_VALUES, Responses
 
 LANGUAGES = Languages.load().codes
-SLOTS = list(yaml.safe_load(DOMAIN_FILE.read_text())["slots"])
+SLOTS = [*yaml.safe_load(DOMAIN_FILE.read_text())["slots"], *SERVICE_VALUES]
 
 
 @pytest.fixture(scope="module")

@@ -52,16 +52,16 @@ async def chat(server: RunningServer) -> AsyncIterator[Chat]:
 
 
 # (what the person says, by intent) → the responses that must come back, in order.
+# Asking for a person, or danger, hands the conversation over and the bot falls
+# silent: tests/integration/test_handoff.py.
 SCRIPT = [
     ("ask_help", ["utter_greet", "utter_help", "utter_ask_work"]),
     ("skip", ["utter_ask_documents"]),
-    ("talk_to_human", ["utter_talk_to_human"]),
+    ("stop", ["utter_stop"]),
     ("job_offer_check", ["utter_job_offer", "utter_job_offer_advice"]),
     ("info_rights", ["utter_info_rights"]),
     ("info_services", ["utter_info_services"]),
     ("give_tip", ["utter_tip", "utter_ask_tip_what"]),
-    ("stop", ["utter_stop"]),
-    ("danger_now", ["utter_danger_now", "utter_talk_to_human"]),
     ("delete_data", ["utter_confirm_delete"]),
     ("deny", ["utter_delete_cancelled"]),
     ("out_of_scope", ["utter_default"]),

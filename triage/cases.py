@@ -1,0 +1,366 @@
+"""Cases: everything a responder needs to help one person, encrypted, and the queue.
+
+A case opens when a conversation reaches P3 or above, or the person asks for a
+person. It holds the triage record (the highest priority seen, never lowered here:
+only staff may lower one), a summary so that nobody asks the person to repeat
+their story, the transcript, a status and timestamps.
+
+In Redis (docs/triage.md, "Cases and the queue"):
+
+- ``case:<id>``: a hash. Plain fields are what the queue needs and say nothing a
+  person wrote (status, priority, kind, language, channel, times, the pseudonymous
+  conversation id); ``sealed`` is the encrypted summary (indicators, categories,
+  reasons with the words that led to them, requests, answers).
+- ``case:<id>:transcript``: a list, one encrypted entry per message.
+- ``case-of:<conversation>``: the conversation's case.
+- ``queue``: a sorted set of the cases waiting for a responder, by waiting time.
+- ``cases:events`` (stream) and ``cases`` (pub/sub): what happened to which case,
+  for the console; ids and priorities only.
+
+Threat (docs/threat-model.md, "stolen Redis dump"): the sealed fields and the
+transcript are AES-GCM bound to their key name, like the trackers.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Literal
+
+from redis.asyncio import Redis
+from redis.exceptions import WatchError
+
+from bot.crypto import Cipher
+from triage.assess import Kind, Priority, TriageRecord
+
+__all__ = [
+    "PAUSED", "WAIT_TARGETS", "Case", "CaseStore", "Entry", "QueueItem", "Status", "Summary", "rank",
+]
+
+Status = Literal["new", "waiting", "with_responder", "closed"]
+Sender = Literal["person", "bot", "staff"]
+# A human owns the conversation, or is about to: the bot stays silent.
+PAUSED: frozenset[Status] = frozenset({"waiting", "with_responder"})
+QUEUED: frozenset[Status] = frozenset({"new", "waiting"})
+# How long a case may wait for a responder before it rises one level (and what the
+# person is told to expect).
+WAIT_TARGETS: dict[Priority, int] = {"P1": 5 * 60, "P2": 30 * 60, "P3": 3600, "P4": 24 * 3600}
+# Until issue 7's retention: a case and its transcript expire this long after their
+# last change.
+CASE_TTL_SECONDS = 90 * 86400
+CASE = "case:"
+BY_CONVERSATION = "case-of:"
+QUEUE = "queue"
+EVENTS = "cases:events"
+CHANNEL = "cases"
+_EVENTS_KEPT = 10_000
+_KIND_WEIGHT = {"other": 0, "information": 1, "tip": 2, "help_request": 3}
+
+
+def rank(priority: str) -> int:
+    """1 for P1 (most urgent) to 4 for P4."""
+    return int(priority[1])
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the person has said so far, so that the responder need not ask again."""
+
+    indicators: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    asked_for: list[str] = field(default_factory=list)
+    answers: dict[str, str] = field(default_factory=dict)
+
+    def merged(self, record: TriageRecord | None, asked_for: Iterable[str] = (),
+               answers: Mapping[str, str] | None = None) -> Summary:
+        def union(old: list[str], new: Iterable[str]) -> list[str]:
+            return old + [item for item in dict.fromkeys(new) if item not in old]
+
+        return Summary(
+            indicators=sorted(set(self.indicators) | set(record.indicators if record else ())),
+            categories=sorted(set(self.categories) | set(record.categories if record else ())),
+            reasons=union(self.reasons, record.reasons if record else ()),
+            asked_for=union(self.asked_for, asked_for),
+            answers={**self.answers, **(answers or {})},
+        )
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    conversation: str
+    channel: str
+    language: str
+    priority: Priority
+    kind: Kind
+    status: Status
+    opened_at: float
+    updated_at: float
+    waiting_since: float
+    summary: Summary
+    owner: str = ""
+    receipt: str = ""  # the key of its receipt code, if one was given
+    withdrawn: bool = False
+
+    @property
+    def paused(self) -> bool:
+        return self.status in PAUSED
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of a transcript. ``via`` says how it came when not the usual way
+    (``receipt``: added with a receipt code, from wherever the person was)."""
+
+    at: float
+    sender: Sender
+    text: str
+    via: str = ""
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    case_id: str
+    priority: Priority
+    effective: Priority  # after aging
+    waiting_seconds: float
+    overdue: bool
+
+
+def aged(priority: Priority, waited: float) -> Priority:
+    """A case that waits past its level's target rises one level, and so on."""
+    level = rank(priority)
+    while level > 1 and waited > WAIT_TARGETS[_priority(level)]:
+        waited -= WAIT_TARGETS[_priority(level)]
+        level -= 1
+    return _priority(level)
+
+
+class CaseStore:
+    def __init__(self, client: Redis, cipher: Cipher, *, clock: Callable[[], float] = time.time) -> None:
+        self._redis = client
+        self._cipher = cipher
+        self._clock = clock
+
+    async def of_conversation(self, conversation: str) -> Case | None:
+        case_id = await self._redis.get(BY_CONVERSATION + conversation)
+        return None if case_id is None else await self.get(case_id.decode())
+
+    async def paused(self, conversation: str) -> bool:
+        """Whether a person owns this conversation (or is about to)."""
+        case_id = await self._redis.get(BY_CONVERSATION + conversation)
+        status = await self._redis.hget(CASE + case_id.decode(), "status") if case_id else None
+        return status is not None and status.decode() in PAUSED
+
+    async def get(self, case_id: str) -> Case | None:
+        fields = await self._redis.hgetall(CASE + case_id)
+        return self._read(case_id, fields) if fields else None
+
+    async def open(self, conversation: str, channel: str, language: str, record: TriageRecord,
+                   history: list[Entry]) -> Case:
+        """The conversation's case, opened now with ``history`` as its first
+        transcript lines if it has none."""
+        case_id = secrets.token_hex(8)
+        if not await self._redis.set(BY_CONVERSATION + conversation, case_id, nx=True,
+                                     ex=CASE_TTL_SECONDS):
+            existing = await self.of_conversation(conversation)
+            if existing is not None:
+                return existing
+            await self._redis.set(BY_CONVERSATION + conversation, case_id, ex=CASE_TTL_SECONDS)
+        now = self._clock()
+        case = Case(id=case_id, conversation=conversation, channel=channel, language=language,
+                    priority=record.priority, kind=record.kind, status="new", opened_at=now,
+                    updated_at=now, waiting_since=now, summary=Summary().merged(record))
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(CASE + case_id, mapping=self._fields(case))
+            pipe.expire(CASE + case_id, CASE_TTL_SECONDS)
+            pipe.zadd(QUEUE, {case_id: now})
+            await pipe.execute()
+        await self.append(case_id, history)
+        await self._publish("opened", case)
+        return case
+
+    async def note(self, case_id: str, record: TriageRecord | None, *, asked_for: Iterable[str] = (),
+                   answers: Mapping[str, str] | None = None, reopen: bool = False) -> Case:
+        """Add what a message showed. The priority only ever rises; a closed case
+        goes back to the queue when a message would have opened one (P3 or above),
+        or with ``reopen``, while the bot goes on talking."""
+        asked = list(asked_for)
+        reopens = reopen or (record is not None and rank(record.priority) <= 3)
+
+        def change(case: Case) -> Case:
+            priority = case.priority
+            kind = case.kind
+            if record is not None:
+                priority = min(case.priority, record.priority, key=rank)
+                kind = max(case.kind, record.kind, key=_KIND_WEIGHT.__getitem__)
+            status: Status = "new" if case.status == "closed" and reopens else case.status
+            return replace(case, priority=priority, kind=kind, status=status,
+                           summary=case.summary.merged(record, asked, answers))
+
+        before, after = await self._update(case_id, change)
+        if after.priority != before.priority or after.status != before.status:
+            await self._publish("updated", after)
+        return after
+
+    async def hand_off(self, case_id: str) -> Case:
+        """The bot steps back: the case waits for a responder, who owns it next."""
+        def change(case: Case) -> Case:
+            return case if case.paused else replace(case, status="waiting")
+
+        before, after = await self._update(case_id, change)
+        if after.status != before.status:
+            await self._publish("handoff", after)
+        return after
+
+    async def claim(self, case_id: str, staff: str) -> Case:
+        """A responder takes the case: it leaves the queue and the bot stays silent."""
+        _, after = await self._update(case_id, lambda case: replace(case, status="with_responder",
+                                                                    owner=staff))
+        await self._publish("claimed", after)
+        return after
+
+    async def close(self, case_id: str) -> Case:
+        """The responder is done: the conversation goes back to the bot."""
+        _, after = await self._update(case_id, lambda case: replace(case, status="closed", owner=""))
+        await self._publish("closed", after)
+        return after
+
+    async def reply(self, case_id: str, staff: str, text: str) -> Entry:
+        """A responder's answer, kept for the transcript and for a receipt code."""
+        entry = Entry(at=self._clock(), sender="staff", text=text)
+        await self.append(case_id, [entry])
+        await self._publish("message", await self._required(case_id))
+        return entry
+
+    async def set_receipt(self, case_id: str, receipt: str) -> None:
+        await self._update(case_id, lambda case: replace(case, receipt=receipt))
+
+    async def relay(self, case_id: str, entries: list[Entry]) -> None:
+        """Messages for the responder: kept, and announced to the console."""
+        await self.append(case_id, entries)
+        await self._publish("message", await self._required(case_id))
+
+    async def append(self, case_id: str, entries: Iterable[Entry]) -> None:
+        key = CASE + case_id + ":transcript"
+        sealed = [self._cipher.encrypt(json.dumps(asdict(e)).encode(), key.encode()) for e in entries]
+        if sealed:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.rpush(key, *sealed)
+                pipe.expire(key, CASE_TTL_SECONDS)
+                await pipe.execute()
+
+    async def transcript(self, case_id: str) -> list[Entry]:
+        key = CASE + case_id + ":transcript"
+        return [Entry(**json.loads(self._cipher.decrypt(blob, key.encode())))
+                for blob in await self._redis.lrange(key, 0, -1)]
+
+    async def withdraw(self, conversation: str) -> Case | None:
+        """The person deleted their data: the content goes, a tombstone stays so that
+        a responder learns that they withdrew (and nobody waits for them)."""
+        case_id = await self._redis.get(BY_CONVERSATION + conversation)
+        if case_id is None:
+            return None
+
+        def change(case: Case) -> Case:
+            status: Status = "closed" if case.status in QUEUED else case.status
+            return replace(case, status=status, summary=Summary(), withdrawn=True, receipt="")
+
+        _, after = await self._update(case_id.decode(), change)
+        await self._redis.delete(CASE + after.id + ":transcript", BY_CONVERSATION + conversation)
+        await self._publish("withdrawn", after)
+        return after
+
+    async def queue(self) -> list[QueueItem]:
+        """Cases waiting for a responder, the most urgent first (after aging), then
+        the longest waiting."""
+        now = self._clock()
+        waiting = await self._redis.zrange(QUEUE, 0, -1, withscores=True)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for member, _ in waiting:
+                pipe.hget(CASE + member.decode(), "priority")
+            priorities = await pipe.execute()
+        items = []
+        for (member, since), raw in zip(waiting, priorities, strict=True):
+            if raw is None:
+                continue  # expired
+            priority: Priority = raw.decode()
+            waited = now - since
+            items.append(QueueItem(member.decode(), priority, aged(priority, waited), waited,
+                                   waited > WAIT_TARGETS[priority]))
+        return sorted(items, key=lambda item: (rank(item.effective), -item.waiting_seconds))
+
+    async def _required(self, case_id: str) -> Case:
+        case = await self.get(case_id)
+        if case is None:
+            raise KeyError(case_id)
+        return case
+
+    async def _update(self, case_id: str, change: Callable[[Case], Case]) -> tuple[Case, Case]:
+        """Read, change and write one case atomically (optimistic: retried when
+        another message of the same conversation wrote it meanwhile)."""
+        key = CASE + case_id
+        async with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    fields = await pipe.hgetall(key)
+                    if not fields:
+                        raise KeyError(case_id)
+                    before = self._read(case_id, fields)
+                    now = self._clock()
+                    after = replace(change(before), updated_at=now)
+                    if after.status in QUEUED and before.status not in QUEUED:
+                        after = replace(after, waiting_since=now)  # back in the queue: waits anew
+                    pipe.multi()
+                    pipe.hset(key, mapping=self._fields(after))
+                    pipe.expire(key, CASE_TTL_SECONDS)
+                    if after.status in QUEUED:
+                        pipe.zadd(QUEUE, {case_id: after.waiting_since})
+                    else:
+                        pipe.zrem(QUEUE, case_id)
+                    await pipe.execute()
+                    return before, after
+                except WatchError:
+                    continue
+
+    def _fields(self, case: Case) -> dict[str | bytes, bytes | float | int | str]:
+        key = CASE + case.id
+        summary = self._cipher.encrypt(json.dumps(asdict(case.summary)).encode(), key.encode())
+        return {
+            "conversation": case.conversation, "channel": case.channel, "language": case.language,
+            "priority": case.priority, "kind": case.kind, "status": case.status,
+            "opened_at": repr(case.opened_at), "updated_at": repr(case.updated_at),
+            "waiting_since": repr(case.waiting_since), "owner": case.owner, "receipt": case.receipt,
+            "withdrawn": "1" if case.withdrawn else "", "sealed": summary,
+        }
+
+    def _read(self, case_id: str, fields: Mapping[bytes, bytes]) -> Case:
+        def text(name: str) -> str:
+            return fields.get(name.encode(), b"").decode()
+
+        key = CASE + case_id
+        summary = Summary(**json.loads(self._cipher.decrypt(fields[b"sealed"], key.encode())))
+        return Case(
+            id=case_id, conversation=text("conversation"), channel=text("channel"),
+            language=text("language"), priority=text("priority"),  # type: ignore[arg-type]
+            kind=text("kind"), status=text("status"),  # type: ignore[arg-type]
+            opened_at=float(text("opened_at")), updated_at=float(text("updated_at")),
+            waiting_since=float(text("waiting_since")), summary=summary, owner=text("owner"),
+            receipt=text("receipt"), withdrawn=bool(text("withdrawn")),
+        )
+
+    async def _publish(self, event: str, case: Case) -> None:
+        payload = {"type": event, "case": case.id, "priority": case.priority, "status": case.status}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(EVENTS, payload, maxlen=_EVENTS_KEPT, approximate=True)
+            pipe.publish(CHANNEL, json.dumps(payload))
+            await pipe.execute()
+
+
+def _priority(level: int) -> Priority:
+    return f"P{level}"  # type: ignore[return-value]
