@@ -17,6 +17,7 @@ from bot.redis_conn import redis_ctx
 from bot.server_keys import load_server_keys
 from bot.settings import Settings
 from channels import CHANNELS, Channel, Telegram
+from console.web import console_ctx, console_routes
 
 __all__ = ["MAX_BODY_BYTES", "create_app"]
 
@@ -84,9 +85,10 @@ def create_app(settings: Settings) -> web.Application:
             channels.append(channel)
     app[SENDERS] = {channel.name: channel for channel in channels}
 
-    app.cleanup_ctx.extend([redis_ctx, agent_ctx, conversations_ctx, _channels_ctx(channels)])
+    app.cleanup_ctx.extend([redis_ctx, agent_ctx, conversations_ctx, console_ctx, _channels_ctx(channels)])
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
+    app.router.add_routes(console_routes())
     for channel in channels:
         on_message = _handler(app, channel.replies_inline)
         app.router.add_routes(channel.routes(on_message))

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import errno
 import logging
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from bot.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from console.accounts import Accounts
+    from console.audit import AuditLog
 
 __all__ = ["main"]
 
@@ -147,6 +153,71 @@ def _set_webhook(settings: Settings) -> int:
     return 0
 
 
+def _staff(settings: Settings, args: argparse.Namespace) -> int:
+    """Staff accounts, administered on the server (each change is audited)."""
+    import getpass
+
+    from console.accounts import AccountError
+
+    password = ""
+    if args.action == "add":
+        if sys.stdin.isatty():
+            password = getpass.getpass("Password: ")
+            if getpass.getpass("Again: ") != password:
+                return _fail("the passwords differ")
+        else:
+            password = sys.stdin.readline().rstrip("\n")
+
+    async def run() -> int:
+        async with _console_parts(settings) as (accounts, audit):
+            if args.action == "add":
+                uri = await accounts.add(args.name, args.role, password)
+                await audit.record("cli", "staff_add", args.name, args.role)
+                print(f"{args.name} ({args.role}) added. Add this to their authenticator app; "
+                      f"it is shown only now:\n{uri}")
+            elif args.action == "disable":
+                await accounts.disable(args.name)
+                await audit.record("cli", "staff_disable", args.name)
+                print(f"{args.name} disabled")
+            else:
+                for member in await accounts.list():
+                    print(f"{member.name}\t{member.role}\t{'disabled' if member.disabled else 'active'}")
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except AccountError as exc:
+        return _fail(str(exc), 2)
+
+
+def _audit_verify(settings: Settings) -> int:
+    async def run() -> int:
+        async with _console_parts(settings) as (_, audit):
+            result = await audit.verify()
+        if result.ok:
+            print(f"audit log verified: {result.entries} entries, none changed or missing")
+            return 0
+        return _fail(f"the audit log is broken: {result.problem}")
+
+    return asyncio.run(run())
+
+
+@contextlib.asynccontextmanager
+async def _console_parts(settings: Settings) -> AsyncIterator[tuple[Accounts, AuditLog]]:
+    """Redis (the running server's embedded one, or REDIS_URL) and the server keys."""
+    from bot.redis_conn import connect
+    from bot.server_keys import load_server_keys
+    from console.accounts import Accounts
+    from console.audit import AuditLog
+
+    keys = load_server_keys(settings)
+    connection = await connect(settings)
+    try:
+        yield Accounts(connection.client, keys.cipher()), AuditLog(connection.client, keys.pseudonym_key)
+    finally:
+        await connection.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hotline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -156,6 +227,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("train", help="train the model if its data or config changed")
     commands.add_parser("eval", help="evaluate every language on held-out data; write docs/eval.md")
     commands.add_parser("triage", help="read JSON Lines on stdin, write a triage record per line")
+    staff = commands.add_parser("staff", help="console accounts").add_subparsers(dest="action", required=True)
+    add = staff.add_parser("add", help="add an account (password from stdin when not a terminal)")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["responder", "supervisor", "admin"])
+    staff.add_parser("list", help="list accounts")
+    staff.add_parser("disable", help="disable an account").add_argument("name")
+    audit = commands.add_parser("audit", help="the audit log").add_subparsers(dest="action", required=True)
+    audit.add_parser("verify", help="check the audit log's chain")
     telegram = commands.add_parser("telegram", help="Telegram bot administration")
     telegram.add_subparsers(dest="action", required=True).add_parser(
         "set-webhook", help="register HOTLINE_PUBLIC_URL/webhooks/telegram with the secret")
@@ -177,6 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _triage(settings)
     if args.command == "telegram":
         return _set_webhook(settings)
+    if args.command == "staff":
+        return _staff(settings, args)
+    if args.command == "audit":
+        return _audit_verify(settings)
     return _run(replace(settings, telegram_polling=args.telegram_polling))
 
 

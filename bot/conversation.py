@@ -323,14 +323,14 @@ async def conversations_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, client = app[SETTINGS], app[REDIS]
     cipher = app[SERVER_KEYS].cipher()
     addresses = AddressBook(client, cipher, settings.tracker_ttl_seconds)
-    outbox = Outbox(client, cipher, addresses, app[SENDERS], app[METRICS], settings.tracker_ttl_seconds)
-    app[OUTBOX] = outbox
     pseudonym_key = app[SERVER_KEYS].pseudonym_key
+    cases = CaseStore(client, cipher)
     app[DESK] = desk = Desk(
-        Triage(Lexicon.load(), app[LANGUAGES]), CaseStore(client, cipher),
-        Receipts(client, cipher, pseudonym_key), Presence(client), app[RESPONSES],
-        follow_up_hours=settings.follow_up_hours,
+        Triage(Lexicon.load(), app[LANGUAGES]), cases, Receipts(client, cipher, pseudonym_key),
+        Presence(client), app[RESPONSES], follow_up_hours=settings.follow_up_hours,
     )
+    app[OUTBOX] = outbox = Outbox(client, cipher, addresses, app[SENDERS], app[METRICS],
+                                  settings.tracker_ttl_seconds, on_staff_delivery=cases.delivered)
     app[CONVERSATIONS] = Conversations(
         app[AGENT], app[TRACKERS], client, addresses, outbox, app[SENDERS], pseudonym_key,
         app[METRICS], settings.tracker_ttl_seconds, app[LANGUAGES], app[RESPONSES], desk,

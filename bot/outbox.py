@@ -17,7 +17,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import asdict
 
 from redis.asyncio import Redis
@@ -49,8 +49,12 @@ def _now_ms() -> int:
 class Outbox:
     def __init__(self, client: Redis, cipher: Cipher, addresses: AddressBook,
                  senders: Mapping[str, Sender], metrics: Metrics, retention_seconds: int,
-                 poll_seconds: float = 0.25, concurrency: int = 8) -> None:
+                 poll_seconds: float = 0.25, concurrency: int = 8,
+                 on_staff_delivery: Callable[[str, str], Awaitable[None]] | None = None) -> None:
         self._redis = client
+        # Told what became of each staff message ("sent", "retrying: …", "failed: …"),
+        # so that the responder sees it.
+        self._on_staff_delivery = on_staff_delivery
         self._cipher = cipher
         self._addresses = addresses
         self._senders = senders
@@ -165,21 +169,22 @@ class Outbox:
             return False
         entry_id, fields = head[0]
         channel = fields[b"ch"].decode()
+        message = _load(self._cipher.decrypt(fields[b"m"], conversation.encode()))
         if await self.is_stopped(conversation):
-            return await self._discard(queue, entry_id, conversation, channel, "opted_out", "suppressed")
+            return await self._discard(queue, entry_id, conversation, channel, "opted_out", message,
+                                       "suppressed")
         address = await self._addresses.lookup(conversation)
         sender = self._senders.get(channel)
         if address is None or sender is None:
-            return await self._discard(queue, entry_id, conversation, channel, "no_address")
-        message = _load(self._cipher.decrypt(fields[b"m"], conversation.encode()))
+            return await self._discard(queue, entry_id, conversation, channel, "no_address", message)
         try:
             ref = await sender.send(address, message)
         except DeliveryError as exc:
             if exc.permanent:
-                return await self._discard(queue, entry_id, conversation, channel, exc.reason)
-            return await self._back_off(conversation, channel, exc.reason)
+                return await self._discard(queue, entry_id, conversation, channel, exc.reason, message)
+            return await self._back_off(conversation, channel, exc.reason, message)
         except Exception as exc:  # an unexpected client error is treated as passing
-            return await self._back_off(conversation, channel, type(exc).__name__)
+            return await self._back_off(conversation, channel, type(exc).__name__, message)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xdel(queue, entry_id)
             pipe.delete(ATTEMPTS + conversation)
@@ -187,9 +192,14 @@ class Outbox:
         if ref is not None:
             await self._addresses.add_ref(conversation, ref)
         self._metrics.outbox.labels(channel, "sent").inc()
+        await self._tell(conversation, message, "sent")
         return True
 
-    async def _back_off(self, conversation: str, channel: str, reason: str) -> bool:
+    async def _tell(self, conversation: str, message: Outbound, status: str) -> None:
+        if message.sender == "staff" and self._on_staff_delivery is not None:
+            await self._on_staff_delivery(conversation, status)
+
+    async def _back_off(self, conversation: str, channel: str, reason: str, message: Outbound) -> bool:
         attempts = await self._redis.incr(ATTEMPTS + conversation)
         await self._redis.expire(ATTEMPTS + conversation, self._retention)
         delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** (attempts - 1))
@@ -197,10 +207,11 @@ class Outbox:
         self._metrics.outbox.labels(channel, "retry").inc()
         log.warning("delivery deferred", extra={"channel": channel, "reason": reason,
                                                 "attempt": attempts, "retry_in_s": delay})
+        await self._tell(conversation, message, f"retrying: {reason}")
         return False
 
     async def _discard(self, queue: str, entry_id: bytes, conversation: str, channel: str,
-                       reason: str, status: str = "failed") -> bool:
+                       reason: str, message: Outbound, status: str = "failed") -> bool:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xdel(queue, entry_id)
             pipe.delete(ATTEMPTS + conversation)
@@ -209,6 +220,7 @@ class Outbox:
             await pipe.execute()
         self._metrics.outbox.labels(channel, status).inc()
         log.warning("delivery dropped", extra={"channel": channel, "reason": reason, "status": status})
+        await self._tell(conversation, message, f"{status}: {reason}")
         return True
 
 

@@ -68,11 +68,26 @@ def _start_embedded(var_dir: Path) -> tuple[str, object]:
     return f"unix://{socket_path}", server
 
 
+async def _answers(url: str) -> bool:
+    if not Path(url.removeprefix("unix://")).exists():
+        return False
+    client = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        return bool(await client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        await client.close(close_connection_pool=True)
+
+
 async def connect(settings: Settings) -> RedisConnection:
     """Open (and for the embedded default, start) Redis, and prove it answers."""
     embedded: object | None = None
+    running = f"unix://{settings.var_dir / EMBEDDED_SOCKET}"
     if settings.redis_url:
         url = settings.redis_url
+    elif await _answers(running):
+        url = running  # a running server's embedded Redis (the CLI beside it): share, never start a second
     else:
         try:
             url, embedded = await asyncio.to_thread(_start_embedded, settings.var_dir)

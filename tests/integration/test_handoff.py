@@ -13,8 +13,6 @@ from redis.asyncio import Redis
 
 from bot.messages import Outbound
 from bot.responses import Responses
-from bot.server_keys import load_server_keys
-from bot.settings import load_settings
 from channels.sms_text import render
 from tests.conftest import RunningServer
 from tests.fakes import FakeTelegram
@@ -86,8 +84,7 @@ async def redis_client(server: RunningServer) -> AsyncIterator[Redis]:
 @pytest.fixture
 def cases(server: RunningServer, redis_client: Redis) -> CaseStore:
     """The server's cases, read as the console will read them."""
-    keys = load_server_keys(load_settings({"HOTLINE_VAR_DIR": str(server.var_dir)}))
-    return CaseStore(redis_client, keys.cipher())
+    return CaseStore(redis_client, server.cipher())
 
 
 @pytest.fixture
