@@ -17,7 +17,7 @@ from bot.redis_conn import redis_ctx
 from bot.server_keys import load_server_keys
 from bot.settings import Settings
 from channels import CHANNELS, Channel, Telegram
-from console.web import console_ctx, console_routes
+from console.web import console_ctx, console_hosts, console_routes
 
 __all__ = ["MAX_BODY_BYTES", "create_app"]
 
@@ -36,6 +36,8 @@ _BASE_HEADERS = {
 async def _harden(request: web.Request, response: web.StreamResponse) -> None:
     for name, value in _BASE_HEADERS.items():
         response.headers.setdefault(name, value)
+    if request.app[SETTINGS].behind_tls:
+        response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     response.headers["Server"] = "hotline"  # no version banner
 
 
@@ -70,7 +72,7 @@ def _polling_ctx(telegram: Telegram, on_message: OnMessage
 
 def create_app(settings: Settings) -> web.Application:
     """Build the app; Redis, the model and the outbox start when it starts."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[console_hosts])
     app[SETTINGS] = settings
     app[SERVER_KEYS] = load_server_keys(settings)
     app[METRICS] = Metrics()

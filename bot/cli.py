@@ -10,6 +10,7 @@ import logging
 import signal
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -190,6 +191,29 @@ def _staff(settings: Settings, args: argparse.Namespace) -> int:
         return _fail(str(exc), 2)
 
 
+def _purge(settings: Settings, now: bool) -> int:
+    """Erase the cases past their retention (or, with --dry-run, list them)."""
+    from bot.redis_conn import connect
+    from bot.server_keys import load_server_keys
+    from triage.cases import CaseStore
+    from triage.retention import Retention, purge
+
+    async def run() -> None:
+        connection = await connect(settings)
+        try:
+            cases = CaseStore(connection.client, load_server_keys(settings).cipher())
+            due = await purge(cases, Retention.from_settings(settings), dry_run=not now)
+        finally:
+            await connection.close()
+        for case in due:
+            closed = time.strftime("%Y-%m-%d", time.gmtime(case.updated_at))
+            print(f"{case.id}\t{case.priority}\tclosed {closed}")
+        print(f"{len(due)} case(s) {'erased' if now else 'past their retention (nothing erased: --dry-run)'}")
+
+    asyncio.run(run())
+    return 0
+
+
 def _audit_verify(settings: Settings) -> int:
     async def run() -> int:
         async with _console_parts(settings) as (_, audit):
@@ -233,6 +257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     add.add_argument("--role", required=True, choices=["responder", "supervisor", "admin"])
     staff.add_parser("list", help="list accounts")
     staff.add_parser("disable", help="disable an account").add_argument("name")
+    purge = commands.add_parser("purge", help="erase the cases past their retention")
+    when = purge.add_mutually_exclusive_group(required=True)
+    when.add_argument("--dry-run", action="store_true", help="list them, erase nothing")
+    when.add_argument("--now", action="store_true", help="erase them now")
     audit = commands.add_parser("audit", help="the audit log").add_subparsers(dest="action", required=True)
     audit.add_parser("verify", help="check the audit log's chain")
     telegram = commands.add_parser("telegram", help="Telegram bot administration")
@@ -260,6 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _staff(settings, args)
     if args.command == "audit":
         return _audit_verify(settings)
+    if args.command == "purge":
+        return _purge(settings, now=args.now)
     return _run(replace(settings, telegram_polling=args.telegram_polling))
 
 

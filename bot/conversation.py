@@ -47,14 +47,16 @@ from bot.languages import Detection, LanguageRequest, Languages
 from bot.messages import Button, Command, Inbound, Outbound, Sender
 from bot.metrics import Metrics
 from bot.outbox import Outbox
+from bot.ratelimit import Bucket, RateLimiter
 from bot.responses import DEFAULT_LANGUAGE, Responses, speaking
 from bot.tracker_store import EncryptedRedisTrackerStore
 from triage.assess import Triage
-from triage.cases import CaseStore
+from triage.cases import CaseStore, Entry
 from triage.desk import RECEIPT_BUTTONS, Desk, Say
 from triage.lexicon import Lexicon
 from triage.presence import Presence
 from triage.receipts import Receipts, redact
+from triage.retention import Retention, purging
 
 __all__ = ["Conversations", "conversations_ctx"]
 
@@ -73,6 +75,12 @@ _SEEN_SECONDS = 3 * 86400  # providers retry for at most a day
 # Button payloads and typed words that ask the service, not the bot.
 SERVICE_PAYLOADS: dict[str, Command] = {"/delete": "delete", "delete": "delete", "/help": "help"}
 _NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
+# Token buckets (per second, burst): a person typing fast in short bursts stays
+# well inside; a script does not. Shared by every process through Redis.
+PER_CONVERSATION = (0.5, 20)
+PER_CHANNEL = (50.0, 500)
+OVERALL = (100.0, 1000)
+SLOWED = "slowed:"
 
 
 class Conversations:
@@ -82,6 +90,7 @@ class Conversations:
                  languages: Languages, responses: Responses, desk: Desk) -> None:
         self._agent = agent
         self._desk = desk
+        self._limiter = RateLimiter(client)
         self._languages = languages
         self._responses = responses
         self._trackers = trackers
@@ -108,6 +117,14 @@ class Conversations:
             text = await self._option_payload(conversation, inbound.text) or inbound.text
             text, code = redact(text)  # a receipt code goes no further than the desk
             command = inbound.command or SERVICE_PAYLOADS.get(text.strip().lower())
+            if not command and not await self._within_limits(conversation, inbound, text):
+                replies = await self._flooded(conversation, inbound, text)
+                if not inline:
+                    await self._outbox.enqueue(conversation, inbound.channel, replies)
+                    replies = []
+                if seen:
+                    await self._redis.set(seen, "done", ex=_SEEN_SECONDS)
+                return replies
             request = self._languages.request(text) if text and not command and not code else None
             if request is not None and await self._desk.cases.paused(conversation):
                 request = None  # a person owns the conversation: they read it, the bot says nothing
@@ -135,6 +152,27 @@ class Conversations:
         if seen:
             await self._redis.set(seen, "done", ex=_SEEN_SECONDS)
         return replies
+
+    async def _within_limits(self, conversation: str, inbound: Inbound, text: str) -> bool:
+        """Under every rate limit, or urgent: a cry for help in a flood still gets through."""
+        if await self._limiter.allow(_conversation_bucket(conversation),
+                                     Bucket(f"channel:{inbound.channel}", *PER_CHANNEL),
+                                     Bucket("all", *OVERALL)):
+            return True
+        return self._desk.assess(text, "", {}).priority == "P1"
+
+    async def _flooded(self, conversation: str, inbound: Inbound, text: str) -> list[Outbound]:
+        """Over a limit: no NLU, no bot. A responder still gets the words of a case;
+        the person hears once a minute to slow down."""
+        self._metrics.rate_limited.labels(inbound.channel).inc()
+        await self._addresses.remember(conversation, inbound.address)
+        case = await self._desk.cases.of_conversation(conversation)
+        if case is not None and text:
+            await self._desk.cases.relay(case.id, [Entry(time.time(), "person", text)])
+        if not await self._redis.set(SLOWED + conversation, 1, nx=True, ex=60):
+            return []
+        language = await self._language(conversation, inbound, "")
+        return [self._response("utter_slow_down", language, inbound.channel)]
 
     async def _answer(self, conversation: str, inbound: Inbound, command: Command | None,
                       text: str, code: str | None, language: str) -> list[Outbound]:
@@ -243,7 +281,8 @@ class Conversations:
             await self._trackers.delete(conversation)
             await self._addresses.forget(conversation)
             await self._outbox.forget(conversation)
-            await self._redis.delete(OPTIONS + conversation, LANGUAGE + conversation)
+            await self._redis.delete(OPTIONS + conversation, LANGUAGE + conversation, SLOWED + conversation,
+                                     self._limiter.key(_conversation_bucket(conversation)))
         self._metrics.erasures.labels(inbound.channel).inc()
         return [self._response("utter_erased", language, inbound.channel)]
 
@@ -307,6 +346,10 @@ class _ChannelCollector(CollectingOutputChannel):
         return self._channel
 
 
+def _conversation_bucket(conversation: str) -> Bucket:
+    return Bucket(f"conversation:{conversation}", *PER_CONVERSATION)
+
+
 def _overrides(reading: Detection, text: str) -> bool:
     """A long message, surely in another language, outweighs an earlier reading."""
     return reading.score >= _SWITCH_SCORE and len(text.split()) >= _SWITCH_WORDS
@@ -335,5 +378,5 @@ async def conversations_ctx(app: web.Application) -> AsyncIterator[None]:
         app[AGENT], app[TRACKERS], client, addresses, outbox, app[SENDERS], pseudonym_key,
         app[METRICS], settings.tracker_ttl_seconds, app[LANGUAGES], app[RESPONSES], desk,
     )
-    async with running(outbox.run()):
+    async with running(outbox.run()), running(purging(cases, Retention.from_settings(settings))):
         yield

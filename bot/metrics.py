@@ -27,6 +27,10 @@ class Metrics:
             "hotline_duplicates", "Provider re-deliveries answered only once", ["channel"],
             registry=self.registry,
         )
+        self.rate_limited = Counter(
+            "hotline_rate_limited", "Messages over a rate limit (not given to the bot)", ["channel"],
+            registry=self.registry,
+        )
         self.erasures = Counter(
             "hotline_erasures", "Conversations erased at the person's request", ["channel"],
             registry=self.registry,

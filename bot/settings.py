@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 __all__ = ["Secret", "Settings", "SettingsError", "cache_dir", "load_settings"]
 
@@ -62,6 +63,13 @@ class Settings:
     max_message_chars: int = 4096
     # What the after-hours message promises: someone reads and replies within this.
     follow_up_hours: int = 12
+    # Retention (triage/retention.py): closed cases, closed P4 cases, and the grace
+    # period after the last activity within which nothing is erased.
+    retain_closed_days: int = 90
+    retain_closed_p4_days: int = 7
+    retain_grace_hours: int = 24
+    # Host headers the console answers to (host or host:port); empty: the public URL's.
+    console_hosts: tuple[str, ...] = ()
     twilio_account_sid: str | None = None
     twilio_auth_token: Secret | None = None
     twilio_from: str | None = None
@@ -77,6 +85,14 @@ class Settings:
     def base_url(self) -> str:
         """Where a person on this machine reaches the server."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def behind_tls(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @property
+    def allowed_console_hosts(self) -> frozenset[str]:
+        return frozenset(self.console_hosts or (urlsplit(self.base_url).netloc,))
 
 
 _LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR"}
@@ -136,6 +152,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         tracker_ttl_seconds=integer("HOTLINE_TRACKER_TTL", 24 * 3600, 60, 365 * 86400),
         follow_up_hours=integer("HOTLINE_FOLLOW_UP_HOURS", 12, 1, 168),
+        retain_closed_days=integer("HOTLINE_RETAIN_CLOSED_DAYS", 90, 1, 3650),
+        retain_closed_p4_days=integer("HOTLINE_RETAIN_CLOSED_P4_DAYS", 7, 1, 3650),
+        retain_grace_hours=integer("HOTLINE_RETAIN_GRACE_HOURS", 24, 0, 24 * 365),
+        console_hosts=tuple(h.strip().lower() for h in (text("HOTLINE_CONSOLE_HOSTS") or "").split(",")
+                            if h.strip()),
         twilio_account_sid=text("TWILIO_ACCOUNT_SID"),
         twilio_auth_token=secret("TWILIO_AUTH_TOKEN"),
         twilio_from=text("TWILIO_FROM"),

@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import secrets
+import time
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any, ClassVar
@@ -42,6 +43,27 @@ _NO_TRACE = {
 }
 _STATIC_TYPES = {"chat.js": "text/javascript", "chat.css": "text/css", "chat.html": "text/html",
                  "ui.json": "application/json"}
+
+
+class _FrameBudget:
+    """Frames a socket may send: a few per second on average, bursts allowed. Cheap
+    frames (bad JSON, hellos) cost the same as messages, so a socket cannot spin the
+    server; messages also count against the conversation's limits in Redis."""
+
+    RATE, BURST = 5.0, 20.0
+
+    def __init__(self) -> None:
+        self._tokens = self.BURST
+        self._at = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self.BURST, self._tokens + (now - self._at) * self.RATE)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
 
 
 def _error(code: str, message: str) -> dict[str, str]:
@@ -125,7 +147,11 @@ class WebChat:
 
     async def _receive(self, ws: web.WebSocketResponse, address: str, hints: dict[str, str],
                        on_message: OnMessage) -> None:
+        frames = _FrameBudget()
         async for msg in ws:
+            if not frames.take():
+                await ws.send_json(_error("slow_down", "Too many messages at once. Please wait a moment."))
+                continue
             if msg.type != WSMsgType.TEXT:
                 if msg.type == WSMsgType.BINARY:
                     await ws.send_json(_error("bad_frame", "Send JSON text frames only."))

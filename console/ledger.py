@@ -17,7 +17,7 @@ from typing import Literal
 from redis.asyncio import Redis
 
 from bot.crypto import Cipher
-from triage.cases import CASE, CASE_TTL_SECONDS
+from triage.cases import CASE
 
 __all__ = ["CONSENTS", "Ledger", "LedgerEntry"]
 
@@ -48,10 +48,7 @@ class Ledger:
     async def add(self, case_id: str, by: str, kind: Kind, what: str = "", ref: str = "") -> LedgerEntry:
         entry = LedgerEntry(secrets.token_hex(6), time.time(), by, kind, what, ref)
         key = CASE + case_id + ":ledger"
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(key, self._cipher.encrypt(json.dumps(asdict(entry)).encode(), key.encode()))
-            pipe.expire(key, CASE_TTL_SECONDS)
-            await pipe.execute()
+        await self._redis.rpush(key, self._cipher.encrypt(json.dumps(asdict(entry)).encode(), key.encode()))
         return entry
 
     async def entries(self, case_id: str) -> list[LedgerEntry]:
@@ -64,5 +61,3 @@ class Ledger:
         revoked = {e.ref for e in entries if e.kind == "revocation"}
         return [e for e in entries if e.kind == "consent" and e.id not in revoked]
 
-    async def forget(self, case_id: str) -> None:
-        await self._redis.delete(CASE + case_id + ":ledger")

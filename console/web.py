@@ -31,7 +31,7 @@ from console.ledger import CONSENTS, Ledger
 from console.sessions import IDLE_SECONDS, Session, Sessions, Throttle
 from triage.cases import CHANNEL, QUEUED, WAIT_TARGETS, Case, Taken
 
-__all__ = ["CONSOLE", "ROUTES", "Console", "console_ctx", "console_routes"]
+__all__ = ["CONSOLE", "ROUTES", "Console", "console_ctx", "console_hosts", "console_routes"]
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +238,20 @@ async def _close(request: web.Request, session: Session) -> web.Response:
     return web.json_response({"case": _case_brief(case)})
 
 
+async def _hold(request: web.Request, session: Session) -> web.Response:
+    """Put a case under legal hold (retention keeps it) or lift the hold; with a reason."""
+    case = await _visible_case(request, session)
+    body = await _json(request)
+    reason = _text(body, "reason", 500)
+    if len(reason) < MIN_REASON:
+        raise ApiError(400, "reason_required", f"Say why, in at least {MIN_REASON} characters.")
+    held = bool(body.get("hold"))
+    case = await request.app[DESK].cases.hold(case.id, held)
+    await request.app[CONSOLE].audit.record(session.name, "legal_hold" if held else "legal_hold_lifted",
+                                            case.id, reason)
+    return web.json_response({"case": _case_brief(case)})
+
+
 async def _export(request: web.Request, session: Session) -> web.Response:
     """The whole case as one JSON file, for a referral partner the person agreed to."""
     case = await _visible_case(request, session)
@@ -299,6 +313,11 @@ async def _dashboard(request: web.Request, session: Session) -> web.Response:
     })
 
 
+async def _all_cases(request: web.Request, session: Session) -> web.Response:
+    """Every recent case, whatever its status: a supervisor sees all."""
+    return web.json_response([_case_brief(c) for c in await request.app[DESK].cases.recent(200)])
+
+
 async def _staff(request: web.Request, session: Session) -> web.Response:
     return web.json_response([asdict(m) for m in await request.app[CONSOLE].accounts.list()])
 
@@ -322,6 +341,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/console/api/cases/{id}/assign", _assign, "supervisor"),
     Route("POST", "/console/api/cases/{id}/reveal", _reveal, "supervisor"),
     Route("GET", "/console/api/cases/{id}/export", _export, "supervisor"),
+    Route("POST", "/console/api/cases/{id}/hold", _hold, "supervisor"),
+    Route("GET", "/console/api/cases", _all_cases, "supervisor"),
     Route("GET", "/console/api/audit", _audit, "supervisor"),
     Route("GET", "/console/api/dashboard", _dashboard, "supervisor"),
     Route("GET", "/console/api/staff", _staff, "admin"),
@@ -347,7 +368,7 @@ async def _login(request: web.Request) -> web.Response:
     await console.audit.record(member.name, "login")
     response = web.json_response({"name": session.name, "role": session.role, "csrf": session.csrf})
     response.set_cookie(COOKIE, token, path="/console", httponly=True, samesite="Strict",
-                        secure=request.app[SETTINGS].base_url.startswith("https://"), max_age=None)
+                        secure=request.app[SETTINGS].behind_tls, max_age=None)
     return response
 
 
@@ -482,12 +503,23 @@ def _case_brief(case: Case) -> dict[str, Any]:
         "id": case.id, "priority": case.priority, "kind": case.kind, "status": case.status,
         "language": case.language, "channel": case.channel, "opened_at": case.opened_at,
         "waiting_since": case.waiting_since, "owner": case.owner, "withdrawn": case.withdrawn,
-        "escalated": case.escalated, "delivery": case.delivery,
+        "escalated": case.escalated, "delivery": case.delivery, "legal_hold": case.legal_hold,
         "categories": case.summary.categories, "reasons": case.summary.reasons[:3],
     }
 
 
 # ----------------------------------------------------------------- wiring --
+
+@web.middleware
+async def console_hosts(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                        ) -> web.StreamResponse:
+    """The console answers only to the hosts it is published under: a page served
+    under a look-alike name (DNS rebinding, a stray proxy) gets nothing."""
+    if request.path.startswith("/console") and (request.host or "").lower() not in \
+            request.app[SETTINGS].allowed_console_hosts:
+        raise ApiError(421, "wrong_host", "The console is not served under this name.")
+    return await handler(request)
+
 
 def console_routes() -> list[web.RouteDef]:
     return [

@@ -27,6 +27,7 @@ from bot.training import train
 from tests.fakes import FakeTelegram, FakeTwilio
 
 HOTLINE = Path(sys.executable).parent / "hotline"
+EGRESS = Path(__file__).parent / "egress"  # a sitecustomize that records the server's connections
 TWILIO_SID = "AC" + "0" * 31 + "1"
 TWILIO_TOKEN = "twilio-test-auth-token"
 TWILIO_NUMBER = "+15005550006"
@@ -139,6 +140,11 @@ class RunningServer:
     def logs(self) -> str:
         return self.log_file.read_text()
 
+    def egress(self) -> list[str]:
+        """Every connection and name lookup the server made, so far."""
+        path = self.var_dir.parent / "egress.log"
+        return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
     def cipher(self) -> Cipher:
         """The server's encryption, to read its cases as the console does."""
         return load_server_keys(load_settings({"HOTLINE_VAR_DIR": str(self.var_dir)})).cipher()
@@ -160,6 +166,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, model_settings: Settings,
     env = server_environ(var_dir, HOTLINE_PORT=str(port), HOTLINE_LOG_LEVEL="DEBUG",
                          HOTLINE_MODEL_DIR=str(model_settings.model_dir),
                          HOTLINE_PUBLIC_URL=f"http://127.0.0.1:{port}",
+                         HOTLINE_EGRESS_LOG=str(var_dir.parent / "egress.log"), PYTHONPATH=str(EGRESS),
                          **provider_environ(fake_twilio, fake_telegram))
     with log_file.open("w") as log:
         process = subprocess.Popen([str(HOTLINE), "run"], stdout=subprocess.PIPE, stderr=log,

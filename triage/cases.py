@@ -48,13 +48,11 @@ QUEUED: frozenset[Status] = frozenset({"new", "waiting"})
 # How long a case may wait for a responder before it rises one level (and what the
 # person is told to expect).
 WAIT_TARGETS: dict[Priority, int] = {"P1": 5 * 60, "P2": 30 * 60, "P3": 3600, "P4": 24 * 3600}
-# Until issue 7's retention: a case and its transcript expire this long after their
-# last change.
-CASE_TTL_SECONDS = 90 * 86400
 CASE = "case:"
 BY_CONVERSATION = "case-of:"
 QUEUE = "queue"
 HELD = "held"  # the cases a responder holds
+ALL = "cases"  # every case by opening time, for supervisors
 EVENTS = "cases:events"
 CHANNEL = "cases"
 _EVENTS_KEPT = 10_000
@@ -120,6 +118,7 @@ class Case:
     receipt: str = ""  # the key of its receipt code, if one was given
     withdrawn: bool = False
     escalated: bool = False
+    legal_hold: bool = False  # kept whatever the retention rules say, until lifted
     delivery: str = ""  # what became of the last staff message: "sent", or why it failed
 
     @property
@@ -181,12 +180,11 @@ class CaseStore:
         """The conversation's case, opened now with ``history`` as its first
         transcript lines if it has none."""
         case_id = secrets.token_hex(8)
-        if not await self._redis.set(BY_CONVERSATION + conversation, case_id, nx=True,
-                                     ex=CASE_TTL_SECONDS):
+        if not await self._redis.set(BY_CONVERSATION + conversation, case_id, nx=True):
             existing = await self.of_conversation(conversation)
             if existing is not None:
                 return existing
-            await self._redis.set(BY_CONVERSATION + conversation, case_id, ex=CASE_TTL_SECONDS)
+            await self._redis.set(BY_CONVERSATION + conversation, case_id)
         now = self._clock()
         case = Case(id=case_id, conversation=conversation, channel=channel, language=language,
                     priority=record.priority, kind=record.kind, status="new", opened_at=now,
@@ -194,8 +192,8 @@ class CaseStore:
         day = STATS_DAY + time.strftime("%Y-%m-%d", time.gmtime(now))
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(CASE + case_id, mapping=self._fields(case))
-            pipe.expire(CASE + case_id, CASE_TTL_SECONDS)
             pipe.zadd(QUEUE, {case_id: now})
+            pipe.zadd(ALL, {case_id: now})
             for field in (f"priority:{case.priority}", f"language:{language}", f"channel:{channel}",
                           *(f"category:{c}" for c in record.categories)):
                 pipe.hincrby(day, field, 1)
@@ -260,6 +258,24 @@ class CaseStore:
         await self._publish("escalated", after)
         return after
 
+    async def hold(self, case_id: str, held: bool) -> Case:
+        """A legal hold: retention never erases the case while it lasts."""
+        _, after = await self._update(case_id, lambda case: replace(case, legal_hold=held))
+        return after
+
+    async def erase(self, case: Case) -> None:
+        """Everything of a case, for retention: what is left are the anonymous counts."""
+        key = CASE + case.id
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key, key + ":transcript", key + ":ledger", *([case.receipt] if case.receipt else []))
+            pipe.zrem(QUEUE, case.id)
+            pipe.zrem(ALL, case.id)
+            pipe.srem(HELD, case.id)
+            await pipe.execute()
+        mapping = BY_CONVERSATION + case.conversation
+        if case.conversation and await self._redis.get(mapping) == case.id.encode():
+            await self._redis.delete(mapping)
+
     async def delivered(self, conversation: str, status: str) -> None:
         """What became of a staff message: shown on the case page."""
         case_id = await self._redis.get(BY_CONVERSATION + conversation)
@@ -294,7 +310,6 @@ class CaseStore:
         if sealed:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.rpush(key, *sealed)
-                pipe.expire(key, CASE_TTL_SECONDS)
                 await pipe.execute()
 
     async def transcript(self, case_id: str) -> list[Entry]:
@@ -354,6 +369,17 @@ class CaseStore:
                                          for p, ws in zip(WAIT_TARGETS, results[days:], strict=True)}
         return per_day, waits
 
+    async def recent(self, limit: int) -> list[Case]:
+        """The latest cases opened, newest first (expired ones are dropped from the index)."""
+        cases = []
+        for member in await self._redis.zrevrange(ALL, 0, limit - 1):
+            case = await self.get(member.decode())
+            if case is None:
+                await self._redis.zrem(ALL, member)
+            else:
+                cases.append(case)
+        return cases
+
     async def held(self) -> list[str]:
         return sorted(member.decode() for member in await self._redis.smembers(HELD))
 
@@ -381,7 +407,6 @@ class CaseStore:
                         after = replace(after, waiting_since=now)  # back in the queue: waits anew
                     pipe.multi()
                     pipe.hset(key, mapping=self._fields(after))
-                    pipe.expire(key, CASE_TTL_SECONDS)
                     if after.status in QUEUED:
                         pipe.zadd(QUEUE, {case_id: after.waiting_since})
                     else:
@@ -404,7 +429,7 @@ class CaseStore:
             "opened_at": repr(case.opened_at), "updated_at": repr(case.updated_at),
             "waiting_since": repr(case.waiting_since), "owner": case.owner, "receipt": case.receipt,
             "withdrawn": "1" if case.withdrawn else "", "escalated": "1" if case.escalated else "",
-            "delivery": case.delivery, "sealed": summary,
+            "delivery": case.delivery, "legal_hold": "1" if case.legal_hold else "", "sealed": summary,
         }
 
     def _read(self, case_id: str, fields: Mapping[bytes, bytes]) -> Case:
@@ -420,7 +445,7 @@ class CaseStore:
             opened_at=float(text("opened_at")), updated_at=float(text("updated_at")),
             waiting_since=float(text("waiting_since")), summary=summary, owner=text("owner"),
             receipt=text("receipt"), withdrawn=bool(text("withdrawn")),
-            escalated=bool(text("escalated")), delivery=text("delivery"),
+            escalated=bool(text("escalated")), delivery=text("delivery"), legal_hold=bool(text("legal_hold")),
         )
 
     async def _publish(self, event: str, case: Case) -> None:

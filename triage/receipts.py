@@ -42,7 +42,6 @@ WRONG_ALL = "receipt-wrong"
 WRONG_WINDOW_SECONDS = 15 * 60
 WRONG_PER_CONVERSATION = 5
 WRONG_OVERALL = 200
-RECEIPT_TTL_SECONDS = 90 * 86400  # as long as a case
 
 
 def redact(text: str) -> tuple[str, str | None]:
@@ -80,10 +79,7 @@ class Receipts:
             digest = await asyncio.to_thread(self._hasher.hash, code)
             sealed = self._cipher.encrypt(case_id.encode(), key.encode())
             if await self._redis.hsetnx(key, "hash", digest):
-                async with self._redis.pipeline(transaction=True) as pipe:
-                    pipe.hset(key, "case", sealed)
-                    pipe.expire(key, RECEIPT_TTL_SECONDS)
-                    await pipe.execute()
+                await self._redis.hset(key, "case", sealed)  # erased with its case (retention)
                 return code, key
             # Another code already begins with these six digits: draw again.
 

@@ -74,7 +74,7 @@ function connect() {
     if (event.priority === "P1" && ["opened", "handoff", "updated"].includes(event.type) && event.status !== "with_responder") {
       alertP1("P1: someone may be in danger now. Take the next most urgent.");
     }
-    if (state.view === "queue") loadQueue();
+    if (state.view === "queue") go("queue");
     if (state.view === "case" && event.case === state.caseId) loadCase(state.caseId);
   };
   socket.onclose = () => { if (state.me) setTimeout(connect, 2000); };
@@ -111,6 +111,19 @@ async function loadQueue() {
   }
 }
 
+async function loadAllCases() {
+  const rows = $("all-rows");
+  rows.replaceChildren();
+  for (const item of await api("GET", "/console/api/cases")) {
+    const row = el("tr");
+    row.append(el("td", item.priority), el("td", item.kind.replace("_", " ")),
+      el("td", item.withdrawn ? "withdrawn" : item.status.replace("_", " ")), el("td", item.owner),
+      el("td", item.language), el("td", item.channel), el("td", when(item.opened_at)));
+    row.addEventListener("click", () => openCase(item.id));
+    rows.append(row);
+  }
+}
+
 setInterval(() => {
   const elapsed = (Date.now() - state.fetchedAt) / 1000;
   for (const cell of document.querySelectorAll("td.waiting")) {
@@ -144,7 +157,10 @@ async function loadCase(id) {
   const c = data.case;
   $("case-title").textContent = `${c.priority} · ${c.kind.replace("_", " ")} · ${c.language} · ${c.channel}`;
   $("case-status").textContent = `${c.status.replace("_", " ")}${c.owner ? " — " + c.owner : ""}` +
-    `${c.escalated ? " · escalated" : ""}${c.withdrawn ? " · the person withdrew and deleted their data" : ""}`;
+    `${c.escalated ? " · escalated" : ""}${c.legal_hold ? " · legal hold" : ""}` +
+    `${c.withdrawn ? " · the person withdrew and deleted their data" : ""}`;
+  $("hold").textContent = c.legal_hold ? "Lift legal hold…" : "Legal hold…";
+  $("hold").dataset.held = c.legal_hold ? "1" : "";
   const mine = c.owner === state.me.name && c.status === "with_responder";
   $("claim").hidden = mine;
   for (const id of ["close", "escalate"]) $(id).disabled = !mine;
@@ -228,6 +244,11 @@ $("assign").addEventListener("click", () => {
   const staff = prompt("Assign to which responder (name)?");
   if (staff) act("assign", { staff });
 });
+$("hold").addEventListener("click", () => {
+  const held = Boolean($("hold").dataset.held);
+  const reason = prompt(held ? "Why lift the legal hold?" : "Why must this case be kept (legal hold)?");
+  if (reason) act("hold", { hold: !held, reason });
+});
 $("reveal").addEventListener("click", async () => {
   const reason = prompt("Why must you see this person's address? (recorded in the audit log)");
   if (!reason) return;
@@ -305,23 +326,64 @@ function barChart(title, series) {
   return figure;
 }
 
+function stackedChart(title, rows) {
+  // rows: [[day, {P1: n, P2: n, ...}], ...], one bar per day, a segment per priority.
+  const figure = el("figure");
+  figure.append(el("figcaption", title));
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  const width = 420, bar = 14, gap = 4;
+  svg.setAttribute("width", width);
+  svg.setAttribute("height", rows.length * (bar + gap));
+  svg.setAttribute("role", "img");
+  const max = Math.max(1, ...rows.map(([, counts]) => Object.values(counts).reduce((a, b) => a + b, 0)));
+  rows.forEach(([day, counts], i) => {
+    const y = i * (bar + gap);
+    const label = document.createElementNS(ns, "text");
+    label.setAttribute("x", 0); label.setAttribute("y", y + bar - 3);
+    label.textContent = day.slice(5);
+    svg.append(label);
+    let x = 60, total = 0;
+    for (const priority of ["P1", "P2", "P3", "P4"]) {
+      const n = counts[priority] || 0;
+      if (!n) continue;
+      const w = (n / max) * (width - 110);
+      const rect = document.createElementNS(ns, "rect");
+      rect.setAttribute("x", x); rect.setAttribute("y", y); rect.setAttribute("height", bar);
+      rect.setAttribute("width", w); rect.setAttribute("class", `bar p-${priority}`);
+      const tip = document.createElementNS(ns, "title");
+      tip.textContent = `${priority}: ${n}`;
+      rect.append(tip);
+      svg.append(rect);
+      x += w; total += n;
+    }
+    const count = document.createElementNS(ns, "text");
+    count.setAttribute("x", x + 4); count.setAttribute("y", y + bar - 3);
+    count.textContent = total ? String(total) : "";
+    svg.append(count);
+  });
+  figure.append(svg);
+  return figure;
+}
+
 async function loadDashboard() {
   const data = await api("GET", "/console/api/dashboard");
   const totals = {};
   const perDay = [];
   for (const [day, counts] of Object.entries(data.days)) {
-    let opened = 0;
+    const byPriority = {};
     for (const [field, value] of Object.entries(counts)) {
       totals[field] = (totals[field] || 0) + value;
-      if (field.startsWith("priority:")) opened += value;
+      if (field.startsWith("priority:")) byPriority[field.slice("priority:".length)] = value;
     }
-    perDay.push([day, opened]);
+    perDay.push([day, byPriority]);
   }
   const group = (prefix) => Object.entries(totals).filter(([k]) => k.startsWith(prefix))
     .map(([k, v]) => [k.slice(prefix.length), v]).sort();
   const charts = $("charts");
   charts.replaceChildren(
-    barChart("Cases opened per day", perDay), barChart("By priority", group("priority:")),
+    stackedChart("Cases opened per day, by priority (P1 red … P4 grey)", perDay),
+    barChart("By priority", group("priority:")),
     barChart("By language", group("language:")), barChart("By channel", group("channel:")),
     barChart("By category", group("category:")));
   const waits = $("waits");
@@ -359,6 +421,7 @@ for (const button of document.querySelectorAll("[data-view]")) {
 async function go(view) {
   show(view);
   if (view === "queue") await loadQueue();
+  if (view === "queue" && allowed("supervisor")) await loadAllCases();
   if (view === "dashboard") await loadDashboard();
   if (view === "audit") await loadAudit();
 }

@@ -156,3 +156,14 @@ async def test_a_later_message_reaches_the_open_page_and_not_a_closed_one(chat: 
     with pytest.raises(DeliveryError) as caught:
         await channel.send(address, Outbound(text="too late"))
     assert caught.value.permanent
+
+
+async def test_a_socket_that_floods_is_slowed_down(chat: Any) -> None:
+    client, recorder = chat
+    async with client.ws_connect("/chat/ws") as ws:
+        for _ in range(25):
+            await ws.send_str("not json")
+        codes = [(await ws.receive_json())["code"] for _ in range(25)]
+        assert codes[:20] == ["bad_json"] * 20  # a burst is fine
+        assert set(codes[20:]) == {"slow_down"}
+        assert recorder.inbound == []

@@ -118,6 +118,15 @@ async def test_the_console_page_runs_no_inline_script(server: RunningServer) -> 
         assert "<script>" not in await response.text()
 
 
+async def test_the_console_answers_only_to_its_own_host_name(server: RunningServer) -> None:
+    async with aiohttp.ClientSession() as session:
+        for path in ("/console/", "/console/api/me"):
+            async with session.get(server.url + path, headers={"Host": "hotline.evil.example"}) as response:
+                assert response.status == 421
+        async with session.get(server.url + "/chat", headers={"Host": "hotline.evil.example"}) as response:
+            assert response.status == 200  # the web chat is for anyone, under any name
+
+
 async def test_a_wrong_password_slows_the_next_try(server: RunningServer) -> None:
     account = add_staff(server, "slow-typist", "responder")
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
@@ -183,7 +192,7 @@ async def test_a_failed_delivery_is_shown_to_the_responder(server: RunningServer
     assert page["case"]["delivery"].startswith("failed")
 
 
-async def test_a_supervisor_reassigns_and_exports_and_both_are_audited(server: RunningServer,
+async def test_a_supervisor_reassigns_exports_and_sees_every_case_and_the_numbers(server: RunningServer,
                                                                        supervisor: Staff) -> None:
     async with supervisor.session.ws_connect(server.url.replace("http", "ws") + "/console/ws") as live:
         await Phone(server).text("they took my passport and I owe them money")
@@ -196,6 +205,12 @@ async def test_a_supervisor_reassigns_and_exports_and_both_are_audited(server: R
     audit = await (await supervisor.call("GET", "/console/api/audit")).json()
     actions = [(e["action"], e["target"]) for e in audit["entries"] if e["actor"] == supervisor.name]
     assert ("assign", case_id) in actions and ("export", case_id) in actions
+    every = await (await supervisor.call("GET", "/console/api/cases")).json()
+    assert every[0]["id"] == case_id and every[0]["owner"] == "test-responder"  # newest first
+    dashboard = await (await supervisor.call("GET", "/console/api/dashboard")).json()
+    today = list(dashboard["days"].values())[-1]
+    assert today["priority:P2"] >= 1 and today["channel:sms"] >= 1 and today["category:debt_bondage"] >= 1
+    assert dashboard["waits"]["P2"]["n"] >= 1 and dashboard["waits"]["P2"]["median"] is not None
 
 
 async def _next_event(live: aiohttp.ClientWebSocketResponse, kind: str, case_id: str | None = None) -> str:
