@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import time
+import unicodedata
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from typing import Any
@@ -114,7 +115,7 @@ class Conversations:
             return []
         try:
             self._metrics.messages.labels(inbound.channel).inc()
-            text = await self._option_payload(conversation, inbound.text) or inbound.text
+            text = _well_formed(await self._option_payload(conversation, inbound.text) or inbound.text)
             text, code = redact(text)  # a receipt code goes no further than the desk
             command = inbound.command or SERVICE_PAYLOADS.get(text.strip().lower())
             if not command and not await self._within_limits(conversation, inbound, text):
@@ -344,6 +345,16 @@ class _ChannelCollector(CollectingOutputChannel):
 
     def name(self) -> str:
         return self._channel
+
+
+def _well_formed(text: str) -> str:
+    """The message as it reads. Lone surrogates (JSON can carry them: "\\ud800")
+    cannot be stored or encoded: each becomes U+FFFD. Invisible format characters
+    (zero-width spaces and joiners, bidi overrides, BOM) go: they split words so that
+    neither the language reading nor the lexicons see "help", and a bidi override can
+    make a responder read a message backwards."""
+    text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return "".join(c for c in text if unicodedata.category(c) != "Cf")
 
 
 def _conversation_bucket(conversation: str) -> Bucket:
