@@ -33,6 +33,7 @@ eval: install
 
 bench: train
 	$(BIN)/python bench/triage_speed.py
+	$(BIN)/python bench/load.py --conversations 20
 
 lint: install
 	$(BIN)/ruff check .

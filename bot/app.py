@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -14,16 +16,20 @@ from bot.keys import AGENT, CONVERSATIONS, METRICS, REDIS, SENDERS, SERVER_KEYS,
 from bot.messages import Inbound, OnMessage, Outbound
 from bot.metrics import Metrics
 from bot.redis_conn import redis_ctx
+from bot.rotation import following_rotations
 from bot.server_keys import load_server_keys
 from bot.settings import Settings
 from channels import CHANNELS, Channel, Telegram
 from console.web import console_ctx, console_hosts, console_routes
 
-__all__ = ["MAX_BODY_BYTES", "create_app"]
+__all__ = ["MAX_BODY_BYTES", "create_app", "read_timeout"]
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+# A request body must arrive within this (a slow sender holds a connection open);
+# headers are the reverse proxy's to time out (docs/threat-model.md).
+READ_TIMEOUT_SECONDS = 10.0
 # Every response, whatever route: nothing may frame, sniff or refer from us.
 _BASE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -52,6 +58,21 @@ async def _metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
 
 
+def read_timeout(seconds: float) -> Any:
+    """Middleware: read a request's body within ``seconds`` or answer 408."""
+    @web.middleware
+    async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                         ) -> web.StreamResponse:
+        if request.body_exists:
+            try:
+                await asyncio.wait_for(request.read(), seconds)
+            except asyncio.TimeoutError:
+                raise web.HTTPRequestTimeout(text="The request body came too slowly.") from None
+        return await handler(request)
+
+    return middleware
+
+
 def _channels_ctx(channels: list[Channel]) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         yield
@@ -59,6 +80,11 @@ def _channels_ctx(channels: list[Channel]) -> Callable[[web.Application], AsyncI
             await channel.close()
 
     return ctx
+
+
+async def _rotation_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with running(following_rotations(app[SERVER_KEYS])):
+        yield
 
 
 def _polling_ctx(telegram: Telegram, on_message: OnMessage
@@ -72,7 +98,8 @@ def _polling_ctx(telegram: Telegram, on_message: OnMessage
 
 def create_app(settings: Settings) -> web.Application:
     """Build the app; Redis, the model and the outbox start when it starts."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[console_hosts])
+    app = web.Application(client_max_size=MAX_BODY_BYTES,
+                          middlewares=[read_timeout(READ_TIMEOUT_SECONDS), console_hosts])
     app[SETTINGS] = settings
     app[SERVER_KEYS] = load_server_keys(settings)
     app[METRICS] = Metrics()
@@ -87,7 +114,8 @@ def create_app(settings: Settings) -> web.Application:
             channels.append(channel)
     app[SENDERS] = {channel.name: channel for channel in channels}
 
-    app.cleanup_ctx.extend([redis_ctx, agent_ctx, conversations_ctx, console_ctx, _channels_ctx(channels)])
+    app.cleanup_ctx.extend([redis_ctx, _rotation_ctx, agent_ctx, conversations_ctx, console_ctx,
+                            _channels_ctx(channels)])
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
     app.router.add_routes(console_routes())

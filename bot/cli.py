@@ -214,6 +214,40 @@ def _purge(settings: Settings, now: bool) -> int:
     return 0
 
 
+def _keys(settings: Settings, args: argparse.Namespace) -> int:
+    """Rotate the encryption key (re-encrypting everything, servers running) or retire one."""
+    from bot.redis_conn import connect
+    from bot.rotation import FOLLOW_SECONDS, count_by_key, reencrypt
+    from bot.server_keys import ServerKeyError, add_key, load_server_keys, remove_key, secrets_file
+
+    async def run() -> int:
+        connection = await connect(settings)
+        try:
+            if args.action == "rotate":
+                if secrets_file(settings) is not None:
+                    kid = add_key(settings)
+                    print(f"new active key {kid}; waiting {FOLLOW_SECONDS + 2:.0f} s for running servers "
+                          "to adopt it")
+                    await asyncio.sleep(FOLLOW_SECONDS + 2)
+                counts = await reencrypt(connection.client, load_server_keys(settings).cipher())
+                print("re-encrypted: " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items())))
+                return 0
+            left = (await count_by_key(connection.client)).get(args.kid, 0)
+            if left:
+                return _fail(f"{left} value(s) are still sealed with {args.kid}; run hotline keys rotate "
+                             "again (queued messages go within minutes)")
+            remove_key(settings, args.kid)
+            print(f"{args.kid} retired")
+            return 0
+        finally:
+            await connection.close()
+
+    try:
+        return asyncio.run(run())
+    except ServerKeyError as exc:
+        return _fail(str(exc), 2)
+
+
 def _audit_verify(settings: Settings) -> int:
     async def run() -> int:
         async with _console_parts(settings) as (_, audit):
@@ -257,6 +291,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     add.add_argument("--role", required=True, choices=["responder", "supervisor", "admin"])
     staff.add_parser("list", help="list accounts")
     staff.add_parser("disable", help="disable an account").add_argument("name")
+    keys = commands.add_parser("keys", help="encryption keys").add_subparsers(dest="action", required=True)
+    keys.add_parser("rotate", help="a new active key; re-encrypt everything (servers keep running)")
+    keys.add_parser("retire", help="remove an old key once nothing is sealed with it").add_argument("kid")
     purge = commands.add_parser("purge", help="erase the cases past their retention")
     when = purge.add_mutually_exclusive_group(required=True)
     when.add_argument("--dry-run", action="store_true", help="list them, erase nothing")
@@ -290,6 +327,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _audit_verify(settings)
     if args.command == "purge":
         return _purge(settings, now=args.now)
+    if args.command == "keys":
+        return _keys(settings, args)
     return _run(replace(settings, telegram_polling=args.telegram_polling))
 
 

@@ -115,37 +115,10 @@ class Conversations:
             return []
         try:
             self._metrics.messages.labels(inbound.channel).inc()
-            text = _well_formed(await self._option_payload(conversation, inbound.text) or inbound.text)
-            text, code = redact(text)  # a receipt code goes no further than the desk
-            command = inbound.command or SERVICE_PAYLOADS.get(text.strip().lower())
-            if not command and not await self._within_limits(conversation, inbound, text):
-                replies = await self._flooded(conversation, inbound, text)
-                if not inline:
-                    await self._outbox.enqueue(conversation, inbound.channel, replies)
-                    replies = []
-                if seen:
-                    await self._redis.set(seen, "done", ex=_SEEN_SECONDS)
-                return replies
-            request = self._languages.request(text) if text and not command and not code else None
-            if request is not None and await self._desk.cases.paused(conversation):
-                request = None  # a person owns the conversation: they read it, the bot says nothing
-            language = await self._language(conversation, inbound, "" if request or code else text)
-            if command == "delete":
-                replies = await self._erase(conversation, inbound, language)
-            else:
-                await self._addresses.remember(conversation, inbound.address)
-                if inbound.message_ref and not code:
-                    await self._addresses.add_ref(conversation, inbound.message_ref)
-                if request is not None:
-                    replies = await self._choose_language(conversation, inbound, request, language)
-                else:
-                    replies = await self._answer(conversation, inbound, command, text, code, language)
-                if code and inbound.message_ref:
-                    await self._unsend(inbound, inbound.message_ref)
-                await self._offer(conversation, replies)
-                if not inline:
-                    await self._outbox.enqueue(conversation, inbound.channel, replies)
-                    replies = []
+            replies, erased = await self._respond(conversation, inbound)
+            if not inline and not erased:
+                await self._outbox.enqueue(conversation, inbound.channel, replies)
+                replies = []
         except BaseException:
             if seen:
                 await self._redis.delete(seen)  # not answered: the provider's retry must be
@@ -153,6 +126,32 @@ class Conversations:
         if seen:
             await self._redis.set(seen, "done", ex=_SEEN_SECONDS)
         return replies
+
+    async def _respond(self, conversation: str, inbound: Inbound) -> tuple[list[Outbound], bool]:
+        """The replies to one message, and whether it erased the conversation (then
+        nothing is left to queue the confirmation with)."""
+        text = _well_formed(await self._option_payload(conversation, inbound.text) or inbound.text)
+        text, code = redact(text)  # a receipt code goes no further than the desk
+        command = inbound.command or SERVICE_PAYLOADS.get(text.strip().lower())
+        if not command and not await self._within_limits(conversation, inbound, text):
+            return await self._flooded(conversation, inbound, text), False
+        request = self._languages.request(text) if text and not command and not code else None
+        if request is not None and await self._desk.cases.paused(conversation):
+            request = None  # a person owns the conversation: they read it, the bot says nothing
+        language = await self._language(conversation, inbound, "" if request or code else text)
+        if command == "delete":
+            return await self._erase(conversation, inbound, language), True
+        await self._addresses.remember(conversation, inbound.address)
+        if inbound.message_ref and not code:
+            await self._addresses.add_ref(conversation, inbound.message_ref)
+        if request is not None:
+            replies = await self._choose_language(conversation, inbound, request, language)
+        else:
+            replies = await self._answer(conversation, inbound, command, text, code, language)
+        if code and inbound.message_ref:
+            await self._unsend(inbound, inbound.message_ref)
+        await self._offer(conversation, replies)
+        return replies, False
 
     async def _within_limits(self, conversation: str, inbound: Inbound, text: str) -> bool:
         """Under every rate limit, or urgent: a cry for help in a flood still gets through."""

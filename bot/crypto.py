@@ -13,7 +13,7 @@ This is the only module that imports ``cryptography``.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -30,9 +30,18 @@ class DecryptionError(Exception):
 
 
 class Cipher:
-    """AES-GCM over a key ring: encrypts with the active key, decrypts with any."""
+    """AES-GCM over a key ring: encrypts with the active key, decrypts with any.
 
-    def __init__(self, keys: Mapping[str, bytes], active: str) -> None:
+    ``reload`` (key rotation, docs/threat-model.md): called when a ciphertext names a
+    key this ring lacks — another process rotated — it returns the current ring,
+    which replaces this one in place for everyone holding this cipher."""
+
+    def __init__(self, keys: Mapping[str, bytes], active: str,
+                 reload: Callable[[], tuple[Mapping[str, bytes], str]] | None = None) -> None:
+        self._reload = reload
+        self.replace(keys, active)
+
+    def replace(self, keys: Mapping[str, bytes], active: str) -> None:
         if active not in keys:
             raise ValueError("the active key id is not in the key ring")
         for kid, key in keys.items():
@@ -57,6 +66,8 @@ class Cipher:
             raise DecryptionError("unknown ciphertext format")
         end = 2 + blob[1]
         kid = blob[2:end].decode(errors="replace")
+        if kid not in self._aeads and self._reload is not None:
+            self.replace(*self._reload())
         aead = self._aeads.get(kid)
         if aead is None:
             raise DecryptionError(f"key {kid!r} is not loaded")

@@ -11,13 +11,13 @@ import binascii
 import json
 import os
 import secrets as stdlib_secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.crypto import KEY_BYTES, Cipher
 from bot.settings import Secret, Settings
 
-__all__ = ["ServerKeyError", "ServerKeys", "load_server_keys"]
+__all__ = ["ServerKeyError", "ServerKeys", "add_key", "load_server_keys", "remove_key", "secrets_file"]
 
 SECRETS_FILE = "secrets.json"
 
@@ -31,9 +31,21 @@ class ServerKeys:
     pseudonym_key: bytes
     encryption_keys: dict[str, bytes]
     active_key_id: str
+    settings: Settings | None = None  # where to read the ring again after a rotation
+    _cipher: list[Cipher] = field(default_factory=list, repr=False, compare=False)
 
     def cipher(self) -> Cipher:
-        return Cipher(self.encryption_keys, self.active_key_id)
+        """The one cipher of this process: a rotation replaces its ring for every user."""
+        if not self._cipher:
+            self._cipher.append(Cipher(self.encryption_keys, self.active_key_id,
+                                       reload=self.ring if self.settings is not None else None))
+        return self._cipher[0]
+
+    def ring(self) -> tuple[dict[str, bytes], str]:
+        """The key ring as it is now on disk or in the environment."""
+        assert self.settings is not None
+        keys = load_server_keys(self.settings)
+        return keys.encryption_keys, keys.active_key_id
 
     def __repr__(self) -> str:
         return f"ServerKeys(active_key_id={self.active_key_id!r}, keys={sorted(self.encryption_keys)})"
@@ -99,4 +111,47 @@ def load_server_keys(settings: Settings) -> ServerKeys:
     # would tie the two protections together: one leaked key must not undo both.
     if pseudonym in keys.values():
         raise ServerKeyError("the pseudonym key must differ from every encryption key")
-    return ServerKeys(pseudonym_key=pseudonym, encryption_keys=keys, active_key_id=pairs[0][0])
+    return ServerKeys(pseudonym_key=pseudonym, encryption_keys=keys, active_key_id=pairs[0][0],
+                      settings=settings)
+
+
+def secrets_file(settings: Settings) -> Path | None:
+    """The generated key file, when the keys come from it (not the environment)."""
+    return None if settings.encryption_keys else settings.var_dir / SECRETS_FILE
+
+
+def add_key(settings: Settings) -> str:
+    """Rotation: a new encryption key, first (active) in the generated ring; the old
+    ones stay to decrypt. Written whole, then renamed: a reader never sees half."""
+    path, stored, pairs = _ring_file(settings, "put a new key first there")
+    numbers = [int(kid[1:]) for kid, _ in pairs if kid[1:].isdigit()]
+    kid = f"k{1 + max(numbers, default=0)}"
+    _write(path, {**stored, "encryption_keys": [[kid, _new_key()], *pairs]})
+    return kid
+
+
+def remove_key(settings: Settings, kid: str) -> None:
+    path, stored, pairs = _ring_file(settings, f"remove {kid} there")
+    if pairs[0][0] == kid:
+        raise ServerKeyError(f"{kid} is the active key; rotate first")
+    _write(path, {**stored, "encryption_keys": [pair for pair in pairs if pair[0] != kid]})
+
+
+def _ring_file(settings: Settings, instead: str) -> tuple[Path, dict[str, object], list[list[str]]]:
+    path = secrets_file(settings)
+    if path is None:
+        raise ServerKeyError(f"the keys come from HOTLINE_ENCRYPTION_KEYS: {instead}")
+    stored = _stored(settings.var_dir)
+    raw = stored.get("encryption_keys")
+    pairs = [[str(kid), str(value)] for kid, value in raw] if isinstance(raw, list) else []
+    if not pairs:
+        raise ServerKeyError("secrets.json holds no encryption keys")
+    return path, stored, pairs
+
+
+def _write(path: Path, data: dict[str, object]) -> None:
+    temporary = path.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle)
+    os.replace(temporary, path)

@@ -191,7 +191,7 @@ class StaffAccount:
     def code(self, steps_ahead: int = 0) -> str:
         """A TOTP code, as the person's authenticator shows it (each is accepted once,
         so a second login in the same 30 s uses the next step's code)."""
-        return pyotp.TOTP(self.secret).at(time.time() + 30 * steps_ahead)
+        return pyotp.TOTP(self.secret).at(int(time.time()) + 30 * steps_ahead)
 
 
 def add_staff(server: RunningServer, name: str, role: str) -> StaffAccount:

@@ -53,3 +53,19 @@ def test_an_unknown_key_or_format_is_a_named_error() -> None:
 def test_short_keys_are_refused() -> None:
     with pytest.raises(ValueError):
         Cipher({"k1": b"short"}, "k1")
+
+
+def test_a_ring_rotated_elsewhere_is_reloaded_on_first_sight_of_its_key() -> None:
+    rotated = Cipher({"k2": NEW, "k1": OLD}, "k2")
+    blob = rotated.encrypt(b"sealed by another process", b"tracker:a")
+    reloads: list[int] = []
+
+    def reload() -> tuple[dict[str, bytes], str]:
+        reloads.append(1)
+        return {"k2": NEW, "k1": OLD}, "k2"
+
+    here = Cipher({"k1": OLD}, "k1", reload=reload)
+    assert here.decrypt(blob, b"tracker:a") == b"sealed by another process"
+    assert here.active_key_id == "k2" and reloads == [1]  # and it now seals with the new key
+    here.decrypt(blob, b"tracker:a")
+    assert reloads == [1]

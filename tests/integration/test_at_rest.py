@@ -1,6 +1,7 @@
 """Encryption at rest, proven on the real server: after conversations on all three
 channels, a case, a responder's reply, a note and a consent, no key or value in Redis
-(nor its RDB file) holds a word the people wrote, a phone number or a Telegram id."""
+(nor its RDB file) holds a word the people wrote, a phone number or a Telegram id;
+nor does the server's log (at DEBUG)."""
 
 from __future__ import annotations
 
@@ -47,5 +48,7 @@ async def test_no_word_number_or_id_is_readable_in_redis(server: RunningServer,
     finally:
         sync.close()
     dumped += (server.var_dir / "redis.rdb").read_bytes()
+    logs = server.logs().lower()
     for secret in [*WORDS, phone.number, phone.number[1:], str(telegram.chat_id), "passport"]:
         assert secret.lower().encode() not in dumped.lower(), secret
+        assert secret.lower() not in logs, f"{secret} is in the logs"

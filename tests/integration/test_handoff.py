@@ -267,6 +267,19 @@ async def test_a_code_can_be_refused_and_then_opens_nothing(clients: dict[str, C
         "utter_status_unknown", "en", "sms")
 
 
+async def test_deleting_ones_data_also_cancels_the_receipt_code(clients: dict[str, Client]) -> None:
+    web = clients["webchat"]
+    await web.send("I need help, my employer keeps my passport", 3)
+    for _ in range(5):
+        await web.send("/skip", 1)
+    _, receipt = await web.send("/skip", 2)
+    code = CODE.search(receipt)
+    assert code is not None
+    await web.send("/delete", 1)
+    assert await clients["sms"].send(f"STATUS {code.group()}", 1) == expected(
+        "utter_status_unknown", "en", "sms")
+
+
 async def test_deleting_leaves_the_responder_a_tombstone(clients: dict[str, Client],
                                                          cases: CaseStore) -> None:
     web = clients["webchat"]
