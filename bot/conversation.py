@@ -209,9 +209,12 @@ class Conversations:
                                      _TrackerView(self._trackers, conversation))
         if says is not None:
             return self._say(says, language, channel)
-        replies = await self._turn(conversation, inbound, text, language, parse)
-        says = await desk.after_bot(conversation, channel, language, record, parse,
-                                    _TrackerView(self._trackers, conversation))
+        try:
+            replies = await self._turn(conversation, inbound, text, language, parse)
+        finally:
+            saved = self._trackers.take_saved(conversation)
+        view = _TrackerView(self._trackers, conversation, saved)
+        says = await desk.after_bot(conversation, channel, language, record, parse, view)
         return replies + self._say(says, language, channel)
 
     async def _turn(self, conversation: str, inbound: Inbound, text: str, language: str,
@@ -305,10 +308,11 @@ class Conversations:
 class _TrackerView:
     """The desk's view of the Rasa conversation, read once, when first asked."""
 
-    def __init__(self, trackers: EncryptedRedisTrackerStore, conversation: str) -> None:
+    def __init__(self, trackers: EncryptedRedisTrackerStore, conversation: str,
+                 tracker: DialogueStateTracker | None = None) -> None:
         self._trackers = trackers
         self._conversation = conversation
-        self._tracker: DialogueStateTracker | None = None
+        self._tracker = tracker  # the one the turn just saved, when there was a turn
 
     async def _read(self) -> DialogueStateTracker:
         if self._tracker is None:

@@ -31,6 +31,7 @@ class EncryptedRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         self._redis = client
         self._cipher = cipher
         self._ttl = ttl_seconds
+        self._saved: dict[str, DialogueStateTracker] = {}
 
     @staticmethod
     def key(sender_id: str) -> str:
@@ -40,6 +41,12 @@ class EncryptedRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         key = self.key(tracker.sender_id)
         sealed = self._cipher.encrypt(self.serialise_tracker(tracker).encode(), key.encode())
         await self._redis.set(key, sealed, ex=self._ttl)
+        self._saved[tracker.sender_id] = tracker
+
+    def take_saved(self, sender_id: str) -> DialogueStateTracker | None:
+        """The tracker this process just saved for the conversation, once: the code
+        that follows the turn need not read, decrypt and replay it again."""
+        return self._saved.pop(sender_id, None)
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         key = self.key(sender_id)
@@ -55,6 +62,7 @@ class EncryptedRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         ]
 
     async def delete(self, sender_id: str) -> None:
+        self._saved.pop(sender_id, None)
         await self._redis.delete(self.key(sender_id))
 
 

@@ -54,3 +54,14 @@ async def test_delete_erases_the_tracker(client: Redis) -> None:
     await trackers.save(DialogueStateTracker("webchat:gone", slots=[]))
     await trackers.delete("webchat:gone")
     assert await trackers.retrieve("webchat:gone") is None
+
+
+async def test_the_tracker_just_saved_is_handed_over_once(client: Redis) -> None:
+    trackers = store(client)
+    tracker = DialogueStateTracker("sms:once", slots=[])
+    await trackers.save(tracker)
+    assert trackers.take_saved("sms:once") is tracker  # no second read, decryption and replay
+    assert trackers.take_saved("sms:once") is None  # and nothing is kept after that
+    await trackers.save(tracker)
+    await trackers.delete("sms:once")
+    assert trackers.take_saved("sms:once") is None
