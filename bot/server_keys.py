@@ -132,6 +132,8 @@ def add_key(settings: Settings) -> str:
 
 def remove_key(settings: Settings, kid: str) -> None:
     path, stored, pairs = _ring_file(settings, f"remove {kid} there")
+    if kid not in [pair[0] for pair in pairs]:
+        raise ServerKeyError(f"there is no key {kid}; the ring holds {', '.join(p[0] for p in pairs)}")
     if pairs[0][0] == kid:
         raise ServerKeyError(f"{kid} is the active key; rotate first")
     _write(path, {**stored, "encryption_keys": [pair for pair in pairs if pair[0] != kid]})

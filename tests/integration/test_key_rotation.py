@@ -32,6 +32,8 @@ async def test_a_key_is_rotated_and_retired_while_a_person_writes(server: Runnin
 
         retired = hotline(server, "keys", "retire", old)
         assert retired.returncode == 0, retired.stdout + retired.stderr
+        again = hotline(server, "keys", "retire", old)
+        assert again.returncode == 2 and f"there is no key {old}" in again.stderr
         await ws.send_json({"type": "message", "text": "/skip"})
         assert "owe money" in (await ws.receive_json(timeout=30))["text"]
     ring = json.loads((server.var_dir / "secrets.json").read_text())["encryption_keys"]
