@@ -205,7 +205,8 @@ class Conversations:
         record = desk.assess(text, language, parse)
         if code:
             return self._say(await desk.enter_code(conversation, code, text, record), language, channel)
-        says = await desk.before_bot(conversation, channel, language, text, record, parse,
+        case = await desk.cases.of_conversation(conversation)
+        says = await desk.before_bot(conversation, case, channel, language, text, record, parse,
                                      _TrackerView(self._trackers, conversation))
         if says is not None:
             return self._say(says, language, channel)
@@ -214,7 +215,7 @@ class Conversations:
         finally:
             saved = self._trackers.take_saved(conversation)
         view = _TrackerView(self._trackers, conversation, saved)
-        says = await desk.after_bot(conversation, channel, language, record, parse, view)
+        says = await desk.after_bot(conversation, case, channel, language, record, parse, view)
         return replies + self._say(says, language, channel)
 
     async def _turn(self, conversation: str, inbound: Inbound, text: str, language: str,

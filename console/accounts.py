@@ -54,7 +54,7 @@ class Accounts:
         self._redis = client
         self._cipher = cipher
         self._hasher = hasher or PasswordHasher()
-        self._dummy = self._hasher.hash("not a password of anyone")
+        self._dummy = ""  # hashed at the first unknown name, not at start-up
 
     async def add(self, name: str, role: str, password: str) -> str:
         """Create the account; returns the TOTP enrolment URI, to be shown once."""
@@ -102,6 +102,8 @@ class Accounts:
         account is enabled; None otherwise, without saying which part was wrong."""
         key = STAFF + name
         digest, sealed, last = await self._redis.hmget(key, "password", "totp", "totp_last")
+        if not digest and not self._dummy:
+            self._dummy = await asyncio.to_thread(self._hasher.hash, "not a password of anyone")
         valid = await asyncio.to_thread(self._verifies, digest.decode() if digest else self._dummy, password)
         if not (valid and digest and sealed):
             return None

@@ -10,6 +10,7 @@ written to the audit log (:mod:`console.audit`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import statistics
@@ -242,9 +243,7 @@ async def _hold(request: web.Request, session: Session) -> web.Response:
     """Put a case under legal hold (retention keeps it) or lift the hold; with a reason."""
     case = await _visible_case(request, session)
     body = await _json(request)
-    reason = _text(body, "reason", 500)
-    if len(reason) < MIN_REASON:
-        raise ApiError(400, "reason_required", f"Say why, in at least {MIN_REASON} characters.")
+    reason = _reason(body)
     held = bool(body.get("hold"))
     case = await request.app[DESK].cases.hold(case.id, held)
     await request.app[CONSOLE].audit.record(session.name, "legal_hold" if held else "legal_hold_lifted",
@@ -266,9 +265,7 @@ async def _export(request: web.Request, session: Session) -> web.Response:
 
 async def _reveal(request: web.Request, session: Session) -> web.Response:
     case = await _visible_case(request, session)
-    reason = _text(await _json(request), "reason", 500)
-    if len(reason) < MIN_REASON:
-        raise ApiError(400, "reason_required", f"Say why, in at least {MIN_REASON} characters.")
+    reason = _reason(await _json(request))
     address = await request.app[CONSOLE].addresses.lookup(case.conversation) if case.conversation else None
     await request.app[CONSOLE].audit.record(session.name, "reveal", case.id, reason)
     if address is None:
@@ -388,12 +385,17 @@ async def _setup(request: web.Request) -> web.Response:
     return web.json_response({"name": name, "totp_uri": uri})
 
 
+@functools.cache
+def _page_file(name: str) -> bytes:
+    """Read once, like the web chat's files: the page never changes while we run."""
+    return (resources.files("console") / "static" / name).read_bytes()
+
+
 async def _static(request: web.Request) -> web.Response:
     name = request.match_info.get("name", "index.html")
     if name not in _STATIC:
         raise web.HTTPNotFound()
-    body = (resources.files("console") / "static" / name).read_bytes()
-    return web.Response(body=body, content_type=_STATIC[name],
+    return web.Response(body=_page_file(name), content_type=_STATIC[name],
                         headers={"Cache-Control": "no-store", "Content-Security-Policy": PAGE_CSP})
 
 
@@ -468,6 +470,14 @@ def _text(body: dict[str, Any], field: str, limit: int) -> str:
     if len(value) > limit:
         raise ApiError(400, "too_long", f"'{field}' is longer than {limit} characters.")
     return value.strip()
+
+
+def _reason(body: dict[str, Any]) -> str:
+    """Why a supervisor does something that an audit must be able to question."""
+    reason = _text(body, "reason", 500)
+    if len(reason) < MIN_REASON:
+        raise ApiError(400, "reason_required", f"Say why, in at least {MIN_REASON} characters.")
+    return reason
 
 
 async def _visible_case(request: web.Request, session: Session) -> Case:

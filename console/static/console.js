@@ -297,73 +297,56 @@ async function loadPartners() {
 }
 
 // --- dashboard --------------------------------------------------------------------------
-function barChart(title, series) {
-  // series: [[label, value], ...] drawn as an inline SVG (no external library).
+function svgNode(tag, attributes, text) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  if (text !== undefined) node.textContent = String(text);
+  return node;
+}
+
+const CHART_WIDTH = 420;
+
+function chart(title, rows, bar, gap, drawRow) {
+  // An inline SVG (no external library): one bar of height `bar` per row.
   const figure = el("figure");
   figure.append(el("figcaption", title));
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  const width = 420, bar = 18, gap = 6;
-  svg.setAttribute("width", width);
-  svg.setAttribute("height", Math.max(1, series.length) * (bar + gap));
-  svg.setAttribute("role", "img");
-  const max = Math.max(1, ...series.map(([, v]) => v));
-  series.forEach(([label, value], i) => {
-    const y = i * (bar + gap);
-    const text = document.createElementNS(ns, "text");
-    text.setAttribute("x", 0); text.setAttribute("y", y + bar - 4);
-    text.textContent = label;
-    const rect = document.createElementNS(ns, "rect");
-    rect.setAttribute("x", 150); rect.setAttribute("y", y);
-    rect.setAttribute("height", bar); rect.setAttribute("width", Math.max(1, (value / max) * (width - 200)));
-    rect.setAttribute("class", `bar ${label.startsWith("P") ? "p-" + label.slice(0, 2) : ""}`);
-    const count = document.createElementNS(ns, "text");
-    count.setAttribute("x", 155 + (value / max) * (width - 200)); count.setAttribute("y", y + bar - 4);
-    count.textContent = String(value);
-    svg.append(text, rect, count);
-  });
+  const svg = svgNode("svg", { width: CHART_WIDTH, height: Math.max(1, rows.length) * (bar + gap), role: "img" });
+  rows.forEach((row, i) => drawRow(svg, row, i * (bar + gap)));
   figure.append(svg);
   return figure;
 }
 
+function barChart(title, series) {
+  // series: [[label, value], ...]
+  const bar = 18, room = CHART_WIDTH - 200;
+  const max = Math.max(1, ...series.map(([, v]) => v));
+  return chart(title, series, bar, 6, (svg, [label, value], y) => {
+    svg.append(
+      svgNode("text", { x: 0, y: y + bar - 4 }, label),
+      svgNode("rect", { x: 150, y, height: bar, width: Math.max(1, (value / max) * room),
+        class: `bar ${label.startsWith("P") ? "p-" + label.slice(0, 2) : ""}` }),
+      svgNode("text", { x: 155 + (value / max) * room, y: y + bar - 4 }, value));
+  });
+}
+
 function stackedChart(title, rows) {
   // rows: [[day, {P1: n, P2: n, ...}], ...], one bar per day, a segment per priority.
-  const figure = el("figure");
-  figure.append(el("figcaption", title));
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  const width = 420, bar = 14, gap = 4;
-  svg.setAttribute("width", width);
-  svg.setAttribute("height", rows.length * (bar + gap));
-  svg.setAttribute("role", "img");
+  const bar = 14, room = CHART_WIDTH - 110;
   const max = Math.max(1, ...rows.map(([, counts]) => Object.values(counts).reduce((a, b) => a + b, 0)));
-  rows.forEach(([day, counts], i) => {
-    const y = i * (bar + gap);
-    const label = document.createElementNS(ns, "text");
-    label.setAttribute("x", 0); label.setAttribute("y", y + bar - 3);
-    label.textContent = day.slice(5);
-    svg.append(label);
+  return chart(title, rows, bar, 4, (svg, [day, counts], y) => {
+    svg.append(svgNode("text", { x: 0, y: y + bar - 3 }, day.slice(5)));
     let x = 60, total = 0;
     for (const priority of ["P1", "P2", "P3", "P4"]) {
       const n = counts[priority] || 0;
       if (!n) continue;
-      const w = (n / max) * (width - 110);
-      const rect = document.createElementNS(ns, "rect");
-      rect.setAttribute("x", x); rect.setAttribute("y", y); rect.setAttribute("height", bar);
-      rect.setAttribute("width", w); rect.setAttribute("class", `bar p-${priority}`);
-      const tip = document.createElementNS(ns, "title");
-      tip.textContent = `${priority}: ${n}`;
-      rect.append(tip);
+      const w = (n / max) * room;
+      const rect = svgNode("rect", { x, y, height: bar, width: w, class: `bar p-${priority}` });
+      rect.append(svgNode("title", {}, `${priority}: ${n}`));
       svg.append(rect);
       x += w; total += n;
     }
-    const count = document.createElementNS(ns, "text");
-    count.setAttribute("x", x + 4); count.setAttribute("y", y + bar - 3);
-    count.textContent = total ? String(total) : "";
-    svg.append(count);
+    svg.append(svgNode("text", { x: x + 4, y: y + bar - 3 }, total ? total : ""));
   });
-  figure.append(svg);
-  return figure;
 }
 
 async function loadDashboard() {

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from redis.asyncio import Redis
 
 from bot.ratelimit import Bucket, RateLimiter
-from bot.settings import Settings
-
-
-class Clock:
-    now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.conftest import Clock
 
 
 @pytest.fixture
-async def limiter(settings: Settings) -> AsyncIterator[tuple[RateLimiter, Clock]]:
-    client = Redis.from_url(settings.redis_url or "")
-    await client.flushdb()
+def limiter(empty_redis: Redis) -> tuple[RateLimiter, Clock]:
     clock = Clock()
-    yield RateLimiter(client, clock=clock), clock
-    await client.close(close_connection_pool=True)
+    return RateLimiter(empty_redis, clock=clock), clock
 
 
 async def test_a_burst_then_a_refusal_then_a_refill(limiter: tuple[RateLimiter, Clock]) -> None:

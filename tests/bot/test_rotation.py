@@ -3,43 +3,31 @@ key, still reads the same, and nothing is left for the old key."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-from argon2 import PasswordHasher
 from redis.asyncio import Redis
 
 from bot.addresses import AddressBook
 from bot.crypto import Cipher
 from bot.rotation import count_by_key, reencrypt
-from bot.settings import Settings
 from console.accounts import Accounts
 from console.ledger import Ledger
+from tests.conftest import FAST_ARGON2
 from tests.triage.test_cases import record
 from triage.cases import CaseStore, Entry
 from triage.receipts import Receipts
 
 OLD, NEW = b"\x03" * 32, b"\x04" * 32
-FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(settings.redis_url or "")
-    await client.flushdb()
-    yield client
-    await client.close(close_connection_pool=True)
-
-
-async def test_everything_sealed_moves_to_the_new_key_and_reads_the_same(client: Redis) -> None:
+async def test_everything_sealed_moves_to_the_new_key_and_reads_the_same(empty_redis: Redis) -> None:
+    client = empty_redis
     before = Cipher({"k1": OLD}, "k1")
     await AddressBook(client, before, 3600).remember("sms:a", "+14155550100")
     cases = CaseStore(client, before)
     case = await cases.open("sms:a", "sms", "en", record("P2", "debt_bondage"),
                             [Entry(1.0, "person", "words")])
     await Ledger(client, before).add(case.id, "amira", "note", "a note")
-    await Accounts(client, before, FAST).add("amira", "responder", "x" * 12)
-    receipts = Receipts(client, before, b"\x05" * 32, FAST)
+    await Accounts(client, before, FAST_ARGON2).add("amira", "responder", "x" * 12)
+    receipts = Receipts(client, before, b"\x05" * 32, FAST_ARGON2)
     code, _ = await receipts.issue(case.id)
     await receipts.attach("web:b", case.id)
     assert set(await count_by_key(client)) == {"k1"}
@@ -56,6 +44,6 @@ async def test_everything_sealed_moves_to_the_new_key_and_reads_the_same(client:
     assert (await moved.get(case.id)).summary.indicators == ["debt_bondage"]  # type: ignore[union-attr]
     assert [e.text for e in await moved.transcript(case.id)] == ["words"]
     assert [e.what for e in await Ledger(client, only_new).entries(case.id)] == ["a note"]
-    again = Receipts(client, only_new, b"\x05" * 32, FAST)
+    again = Receipts(client, only_new, b"\x05" * 32, FAST_ARGON2)
     assert (await again.check("sms:z", code)).case_id == case.id
     assert await again.attached("web:b") == case.id

@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pyotp
 import pytest
-from argon2 import PasswordHasher
 from redis.asyncio import Redis
 
 from bot.crypto import Cipher
-from bot.settings import Settings
 from console.accounts import AccountError, Accounts
 from console.audit import HEAD, STREAM, AuditLog
 from console.sessions import LOCK_SECONDS, MAX_FAILURES, Sessions, Throttle
-
-FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+from tests.conftest import FAST_ARGON2
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[Redis]:
-    assert settings.redis_url is not None
-    client = Redis.from_url(settings.redis_url)
-    await client.flushdb()
-    yield client
-    await client.close(close_connection_pool=True)
+def client(empty_redis: Redis) -> Redis:
+    return empty_redis
 
 
 @pytest.fixture
 def accounts(client: Redis) -> Accounts:
-    return Accounts(client, Cipher({"k1": b"\x09" * 32}, "k1"), FAST)
+    return Accounts(client, Cipher({"k1": b"\x09" * 32}, "k1"), FAST_ARGON2)
 
 
 def secret_of(uri: str) -> str:

@@ -254,29 +254,30 @@ async def test_a_code_typed_in_telegram_is_deleted_from_the_chat(server: Running
     assert update["message"]["message_id"] in user.deleted()
 
 
-async def test_a_code_can_be_refused_and_then_opens_nothing(clients: dict[str, Client]) -> None:
-    web = clients["webchat"]
+async def code_after_the_help_questions(web: Client) -> str:
+    """Ask for help, skip every question, and return the receipt code given at the end."""
     await web.send("I need help, my employer keeps my passport", 3)
     for _ in range(5):
         await web.send("/skip", 1)
     _, receipt = await web.send("/skip", 2)
     code = CODE.search(receipt)
     assert code is not None
+    return code.group()
+
+
+async def test_a_code_can_be_refused_and_then_opens_nothing(clients: dict[str, Client]) -> None:
+    web = clients["webchat"]
+    code = await code_after_the_help_questions(web)
     assert await web.send("/receipt_drop", 1) == expected("utter_receipt_dropped", "en", "webchat")
-    assert await clients["sms"].send(f"STATUS {code.group()}", 1) == expected(
+    assert await clients["sms"].send(f"STATUS {code}", 1) == expected(
         "utter_status_unknown", "en", "sms")
 
 
 async def test_deleting_ones_data_also_cancels_the_receipt_code(clients: dict[str, Client]) -> None:
     web = clients["webchat"]
-    await web.send("I need help, my employer keeps my passport", 3)
-    for _ in range(5):
-        await web.send("/skip", 1)
-    _, receipt = await web.send("/skip", 2)
-    code = CODE.search(receipt)
-    assert code is not None
+    code = await code_after_the_help_questions(web)
     await web.send("/delete", 1)
-    assert await clients["sms"].send(f"STATUS {code.group()}", 1) == expected(
+    assert await clients["sms"].send(f"STATUS {code}", 1) == expected(
         "utter_status_unknown", "en", "sms")
 
 

@@ -3,37 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 
 from bot.crypto import Cipher
-from bot.settings import Settings
+from tests.conftest import Clock
 from triage.assess import TriageRecord
 from triage.cases import CHANNEL, EVENTS, WAIT_TARGETS, CaseStore, Entry, aged
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[Redis]:
-    assert settings.redis_url is not None
-    client = Redis.from_url(settings.redis_url)
-    await client.flushdb()
-    yield client
-    await client.close(close_connection_pool=True)
 
 
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture
+def client(empty_redis: Redis) -> Redis:
+    return empty_redis
 
 
 @pytest.fixture

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from argon2 import PasswordHasher
 from redis.asyncio import Redis
 
 from bot.crypto import Cipher
-from bot.settings import Settings
+from tests.conftest import FAST_ARGON2
 from triage.receipts import CODE_SHOWN, WRONG_OVERALL, WRONG_PER_CONVERSATION, Receipts, formatted, redact
-
-# A lighter argon2id so that the limits can be walked through quickly; the server
-# uses the library's default profile (64 MiB, 3 passes).
-FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 @pytest.fixture
-async def receipts(settings: Settings) -> AsyncIterator[Receipts]:
-    assert settings.redis_url is not None
-    client = Redis.from_url(settings.redis_url)
-    await client.flushdb()
-    yield Receipts(client, Cipher({"k1": b"\x07" * 32}, "k1"), b"\x08" * 32, FAST)
-    await client.close(close_connection_pool=True)
+def receipts(empty_redis: Redis) -> Receipts:
+    return Receipts(empty_redis, Cipher({"k1": b"\x07" * 32}, "k1"), b"\x08" * 32, FAST_ARGON2)
 
 
 def test_codes_are_found_in_any_grouping_and_never_passed_on() -> None:
@@ -37,14 +26,12 @@ def test_codes_are_found_in_any_grouping_and_never_passed_on() -> None:
     assert formatted("1234567890123456") == "1234 5678 9012 3456"
 
 
-async def test_a_code_opens_its_case_and_nothing_of_it_is_stored(receipts: Receipts, settings: Settings
+async def test_a_code_opens_its_case_and_nothing_of_it_is_stored(receipts: Receipts, empty_redis: Redis
                                                                  ) -> None:
     code, key = await receipts.issue("case-1")
     assert len(code) == 16 and code.isdigit()
     assert (await receipts.check("sms:other", code)).case_id == "case-1"
-    client = Redis.from_url(settings.redis_url or "")
-    stored = b"".join([await client.dump(k) or b"" for k in await client.keys("*")])
-    await client.close(close_connection_pool=True)
+    stored = b"".join([await empty_redis.dump(k) or b"" for k in await empty_redis.keys("*")])
     assert code.encode() not in stored and code[:6].encode() not in stored and b"case-1" not in stored
     assert b"$argon2id$" in stored
     await receipts.revoke(key)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 
 from bot.crypto import Cipher
 from bot.settings import Settings
-from tests.conftest import HOTLINE, PROJECT_ROOT, key_b64, server_environ
-from tests.triage.test_cases import Clock, record
+from tests.conftest import HOTLINE, PROJECT_ROOT, Clock, key_b64, server_environ
+from tests.triage.test_cases import record
 from triage.cases import CaseStore, Entry
 from triage.retention import Retention, purge
 
@@ -19,12 +18,9 @@ DAY = 86400
 
 
 @pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[tuple[CaseStore, Clock, Redis]]:
-    client = Redis.from_url(settings.redis_url or "")
-    await client.flushdb()
+def store(empty_redis: Redis) -> tuple[CaseStore, Clock, Redis]:
     clock = Clock()
-    yield CaseStore(client, Cipher({"k1": b"\x02" * 32}, "k1"), clock=clock), clock, client
-    await client.close(close_connection_pool=True)
+    return CaseStore(empty_redis, Cipher({"k1": b"\x02" * 32}, "k1"), clock=clock), clock, empty_redis
 
 
 async def closed(cases: CaseStore, conversation: str, priority: str) -> str:
