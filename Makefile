@@ -10,7 +10,7 @@ PYTHON310 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python
 	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' >/dev/null 2>&1 \
 	&& { command -v "$$p"; break; }; done)
 
-.PHONY: install train run eval bench test lint typecheck
+.PHONY: install train run eval bench soak test lint typecheck
 
 $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON310)" ]; then \
@@ -33,7 +33,11 @@ eval: install
 
 bench: train
 	$(BIN)/python bench/triage_speed.py
-	$(BIN)/python bench/load.py --conversations 20
+	$(BIN)/python -m bench.load --conversations 20
+	$(BIN)/python -m bench.faults
+
+soak: train
+	$(BIN)/python -m bench.soak --minutes 30
 
 lint: install
 	$(BIN)/ruff check .

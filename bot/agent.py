@@ -22,6 +22,7 @@ from rasa_sdk.executor import ActionExecutor
 from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
 
 import bot.actions
+import bot.rasa_fixes  # applies its fixes to Rasa before the model loads
 from bot.keys import AGENT, LANGUAGES, REDIS, REDIS_CONNECTION, RESPONSES, SERVER_KEYS, SETTINGS, TRACKERS
 from bot.languages import Languages
 from bot.responses import LocalizedNLG, Responses

@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import redis
 from aiohttp import web
+from rasa.core.lock_store import LockError
 
 from bot.agent import agent_ctx
-from bot.background import running
+from bot.background import resilient, running
 from bot.conversation import conversations_ctx
 from bot.keys import AGENT, CONVERSATIONS, METRICS, REDIS, SENDERS, SERVER_KEYS, SETTINGS
-from bot.messages import Inbound, OnMessage, Outbound
+from bot.messages import Inbound, InProgress, OnMessage, Outbound
 from bot.metrics import Metrics
 from bot.redis_conn import redis_ctx
 from bot.rotation import following_rotations
 from bot.server_keys import load_server_keys
 from bot.settings import Settings
-from channels import CHANNELS, Channel, Telegram
+from channels import CHANNELS, Channel, Telegram, WebChat
 from console.web import console_ctx, console_hosts, console_routes
 
-__all__ = ["MAX_BODY_BYTES", "create_app", "read_timeout"]
+__all__ = ["MAX_BODY_BYTES", "create_app", "read_timeout", "retry_later"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +34,7 @@ MAX_BODY_BYTES = 64 * 1024
 # A request body must arrive within this (a slow sender holds a connection open);
 # headers are the reverse proxy's to time out (docs/threat-model.md).
 READ_TIMEOUT_SECONDS = 10.0
+RETRY_AFTER_SECONDS = 5
 # Every response, whatever route: nothing may frame, sniff or refer from us.
 _BASE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -73,9 +78,31 @@ def read_timeout(seconds: float) -> Any:
     return middleware
 
 
+@web.middleware
+async def retry_later(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                      ) -> web.StreamResponse:
+    """Middleware: what cannot be answered now is answered 503 with Retry-After, so
+    that Twilio and Telegram deliver it again: a delivery still being answered
+    elsewhere, or Redis unreachable (restarting, failing over)."""
+    try:
+        return await handler(request)
+    except InProgress:
+        reason, text = "in_progress", "This delivery is being answered; retry later."
+    except (redis.RedisError, LockError) as exc:
+        log.warning("store unavailable", extra={"path": request.path, "error": type(exc).__name__})
+        reason, text = "unavailable", "Temporarily unavailable; retry later."
+    return web.json_response({"error": reason, "message": text}, status=503,
+                             headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 def _channels_ctx(channels: list[Channel]) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        yield
+        async with contextlib.AsyncExitStack() as stack:
+            for channel in channels:
+                if isinstance(channel, WebChat):  # its sockets, reachable from other processes
+                    relay = functools.partial(channel.relay, app[REDIS], app[SERVER_KEYS].cipher())
+                    await stack.enter_async_context(running(resilient("web chat relay", relay)))
+            yield
         for channel in channels:
             await channel.close()
 
@@ -99,7 +126,7 @@ def _polling_ctx(telegram: Telegram, on_message: OnMessage
 def create_app(settings: Settings) -> web.Application:
     """Build the app; Redis, the model and the outbox start when it starts."""
     app = web.Application(client_max_size=MAX_BODY_BYTES,
-                          middlewares=[read_timeout(READ_TIMEOUT_SECONDS), console_hosts])
+                          middlewares=[read_timeout(READ_TIMEOUT_SECONDS), retry_later, console_hosts])
     app[SETTINGS] = settings
     app[SERVER_KEYS] = load_server_keys(settings)
     app[METRICS] = Metrics()

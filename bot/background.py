@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
-__all__ = ["running"]
+import redis
+
+__all__ = ["resilient", "running"]
+
+log = logging.getLogger(__name__)
+
+RESTART_SECONDS = 1.0
 
 
 @contextlib.asynccontextmanager
@@ -28,3 +35,17 @@ async def running(work: Coroutine[Any, Any, None]) -> AsyncIterator[asyncio.Task
             await asyncio.wait({task}, timeout=0.1)
         with contextlib.suppress(asyncio.CancelledError):
             task.result()
+
+
+async def resilient(name: str, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``work()``; when Redis fails under it (a restart, a failover), start it
+    again a moment later instead of letting the task end with the error, so that
+    deliveries, live events and the purge come back with Redis."""
+    while True:
+        try:
+            await work()
+            return
+        except (redis.RedisError, OSError) as exc:
+            log.warning("background work interrupted; starting it again",
+                        extra={"work": name, "error": type(exc).__name__})
+            await asyncio.sleep(RESTART_SECONDS)

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import errno
 import logging
-import signal
 import socket
 import sys
 import time
@@ -29,37 +28,21 @@ def _fail(message: str, code: int = 1) -> int:
     return code
 
 
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError("a whole number, 1 or more")
+    return int(value)
+
+
 def _bind(settings: Settings) -> socket.socket:
     """Take the port before the slow start, so a second server fails at once."""
     return socket.create_server((settings.host, settings.port), reuse_port=False, backlog=256)
 
 
-async def _serve(settings: Settings, sock: socket.socket) -> None:
-    from aiohttp import web
-
-    from bot.app import create_app
-    from bot.logs import AccessLogger, setup_logging
-
-    setup_logging(settings.log_level)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):  # before the banner: a stop is never lost
-        loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(create_app(settings), access_log_class=AccessLogger,
-                           handle_signals=False)
-    await runner.setup()
-    try:
-        await web.SockSite(runner, sock).start()
-        print(f"Hotline is running.\n  Web chat: {settings.base_url}/chat\n"
-              f"  Health:   {settings.base_url}/healthz", flush=True)
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-
-
-def _run(settings: Settings) -> int:
+def _run(settings: Settings, workers: int) -> int:
     from bot.agent import StartupError
     from bot.redis_conn import RedisUnavailable
+    from bot.serve import run_workers, serve
     from bot.server_keys import ServerKeyError
 
     try:
@@ -70,7 +53,9 @@ def _run(settings: Settings) -> int:
                          "running? Stop it or set HOTLINE_PORT.")
         return _fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
     try:
-        asyncio.run(_serve(settings, sock))
+        if workers > 1:
+            return run_workers(settings, sock, workers)
+        asyncio.run(serve(settings, sock))
     except (StartupError, RedisUnavailable, ServerKeyError) as exc:
         return _fail(f"cannot start: {exc}")
     finally:
@@ -282,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = commands.add_parser("run", help="serve the web chat, webhooks and console")
     run.add_argument("--telegram-polling", action="store_true",
                      help="fetch Telegram updates by long polling (development, no public address)")
+    run.add_argument("--workers", type=_positive, default=1, metavar="N",
+                     help="serve with N processes on one port and one Redis (docs/operations.md)")
     commands.add_parser("train", help="train the model if its data or config changed")
     commands.add_parser("eval", help="evaluate every language on held-out data; write docs/eval.md")
     commands.add_parser("triage", help="read JSON Lines on stdin, write a triage record per line")
@@ -329,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _purge(settings, now=args.now)
     if args.command == "keys":
         return _keys(settings, args)
-    return _run(replace(settings, telegram_polling=args.telegram_polling))
+    return _run(replace(settings, telegram_polling=args.telegram_polling), args.workers)
 
 
 if __name__ == "__main__":

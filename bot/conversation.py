@@ -28,7 +28,8 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from redis.asyncio import Redis
 
 from bot.addresses import AddressBook
-from bot.background import running
+from bot.background import resilient, running
+from bot.crypto import Cipher
 from bot.identity import conversation_id
 from bot.keys import (
     AGENT,
@@ -45,9 +46,9 @@ from bot.keys import (
     TRACKERS,
 )
 from bot.languages import Detection, LanguageRequest, Languages
-from bot.messages import Button, Command, Inbound, Outbound, Sender
+from bot.messages import Button, Command, Inbound, InProgress, Outbound, Sender
 from bot.metrics import Metrics
-from bot.outbox import Outbox
+from bot.outbox import Outbox, dump_messages, load_messages
 from bot.ratelimit import Bucket, RateLimiter
 from bot.responses import DEFAULT_LANGUAGE, Responses, speaking
 from bot.tracker_store import EncryptedRedisTrackerStore
@@ -71,7 +72,15 @@ LANGUAGE = "lang:"
 _GUESSED, _READ, _CHOSEN = "?", "", "!"
 _SWITCH_SCORE = 0.8
 _SWITCH_WORDS = 4
-_PENDING_SECONDS = 300  # a delivery still being answered; a crash lets a retry through
+# A delivery being answered; a process that died answering it lets the retry through
+# after this long (and its conversation's lock expires as soon).
+_PENDING, _DONE = b"pending", b"done"
+_PENDING_SECONDS = 30
+# An inline answer (SMS TwiML) is kept, sealed, for the provider's retry of a request
+# whose response was lost: minutes, not days, since it may carry a receipt code.
+ANSWER = "answer:"
+_ANSWER_SECONDS = 600
+_LOCK_POLL_SECONDS = 0.02
 _SEEN_SECONDS = 3 * 86400  # providers retry for at most a day
 # Button payloads and typed words that ask the service, not the bot.
 SERVICE_PAYLOADS: dict[str, Command] = {"/delete": "delete", "delete": "delete", "/help": "help"}
@@ -86,10 +95,11 @@ SLOWED = "slowed:"
 
 class Conversations:
     def __init__(self, agent: Agent, trackers: EncryptedRedisTrackerStore, client: Redis,
-                 addresses: AddressBook, outbox: Outbox, senders: Mapping[str, Sender],
+                 cipher: Cipher, addresses: AddressBook, outbox: Outbox, senders: Mapping[str, Sender],
                  pseudonym_key: bytes, metrics: Metrics, ttl_seconds: int,
                  languages: Languages, responses: Responses, desk: Desk) -> None:
         self._agent = agent
+        self._cipher = cipher
         self._desk = desk
         self._limiter = RateLimiter(client)
         self._languages = languages
@@ -107,25 +117,58 @@ class Conversations:
         """Answer ``inbound``. With ``inline`` the replies are returned for the
         channel to send in its response; otherwise they are queued in the outbox,
         except a deletion's confirmation: nothing is left to queue it with, so it
-        is returned for the channel to send at once."""
+        is returned for the channel to send at once.
+
+        Exactly once, across processes and crashes: a conversation's messages are
+        handled one at a time (Rasa's Redis ticket lock, in arrival order), and
+        everything a message changes in the conversation (its tracker, its queued
+        replies, the mark that it was answered) is written in one transaction at
+        the end. A process that dies before that leaves no trace of the turn, and
+        the provider's retry runs it afresh; a retry after it finds the mark and
+        gets the same answer again, without a second turn."""
         conversation = conversation_id(self._pseudonym_key, inbound.channel, inbound.address)
         seen = _seen_key(inbound)
-        if seen and not await self._redis.set(seen, "pending", nx=True, ex=_PENDING_SECONDS):
+        if seen and not await self._redis.set(seen, _PENDING, nx=True, ex=_PENDING_SECONDS):
             self._metrics.duplicates.labels(inbound.channel).inc()
-            return []
+            return await self._answered(seen, inline)
         try:
-            self._metrics.messages.labels(inbound.channel).inc()
-            replies, erased = await self._respond(conversation, inbound)
-            if not inline and not erased:
-                await self._outbox.enqueue(conversation, inbound.channel, replies)
-                replies = []
+            async with self._agent.lock_store.lock(conversation, lock_lifetime=_PENDING_SECONDS,
+                                                   wait_time_in_seconds=_LOCK_POLL_SECONDS):
+                with self._trackers.staging() as staged:
+                    self._metrics.messages.labels(inbound.channel).inc()
+                    replies, erased = await self._respond(conversation, inbound)
+                    now = replies if inline or erased else []
+                    await self._commit(conversation, inbound.channel, staged, replies, now, seen)
         except BaseException:
             if seen:
                 await self._redis.delete(seen)  # not answered: the provider's retry must be
             raise
-        if seen:
-            await self._redis.set(seen, "done", ex=_SEEN_SECONDS)
-        return replies
+        if not now:
+            self._outbox.wake()
+        return now
+
+    async def _commit(self, conversation: str, channel: str, staged: dict[str, bytes],
+                      replies: list[Outbound], now: list[Outbound], seen: str | None) -> None:
+        """One transaction: the trackers the turn saved, the replies not sent ``now``
+        (queued), and the mark (and inline answer) a retried delivery will get."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            self._trackers.write_staged(staged, pipe)
+            if not now:
+                self._outbox.enqueue_in(pipe, conversation, channel, replies)
+            if seen:
+                pipe.set(seen, _DONE, ex=_SEEN_SECONDS)
+                if now:
+                    sealed = self._cipher.encrypt(dump_messages(now), seen.encode())
+                    pipe.set(ANSWER + seen, sealed, ex=_ANSWER_SECONDS)
+            await pipe.execute()
+
+    async def _answered(self, seen: str, inline: bool) -> list[Outbound]:
+        """A delivery seen before: the answer it was given, or a retry-later while
+        it is still being answered."""
+        if await self._redis.get(seen) != _DONE:
+            raise InProgress()
+        answer = await self._redis.get(ANSWER + seen) if inline else None
+        return load_messages(self._cipher.decrypt(answer, seen.encode())) if answer else []
 
     async def _respond(self, conversation: str, inbound: Inbound) -> tuple[list[Outbound], bool]:
         """The replies to one message, and whether it erased the conversation (then
@@ -224,7 +267,7 @@ class Conversations:
         started = time.perf_counter()
         collector = _ChannelCollector(inbound.channel)
         with speaking(language):
-            await self._agent.handle_message(UserMessage(
+            await self._agent.processor.handle_message(UserMessage(  # handle() holds the lock
                 text=text, output_channel=collector, sender_id=conversation, parse_data=parse,
                 input_channel=inbound.channel, metadata=dict(inbound.hints),
             ))
@@ -390,8 +433,10 @@ async def conversations_ctx(app: web.Application) -> AsyncIterator[None]:
     app[OUTBOX] = outbox = Outbox(client, cipher, addresses, app[SENDERS], app[METRICS],
                                   settings.tracker_ttl_seconds, on_staff_delivery=cases.delivered)
     app[CONVERSATIONS] = Conversations(
-        app[AGENT], app[TRACKERS], client, addresses, outbox, app[SENDERS], pseudonym_key,
+        app[AGENT], app[TRACKERS], client, cipher, addresses, outbox, app[SENDERS], pseudonym_key,
         app[METRICS], settings.tracker_ttl_seconds, app[LANGUAGES], app[RESPONSES], desk,
     )
-    async with running(outbox.run()), running(purging(cases, Retention.from_settings(settings))):
+    retention = Retention.from_settings(settings)
+    async with (running(resilient("outbox", outbox.run)),
+                running(resilient("purge", lambda: purging(cases, retention)))):
         yield

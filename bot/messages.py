@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-__all__ = ["Button", "Command", "Inbound", "OnMessage", "Outbound", "Sender"]
+__all__ = ["Button", "Command", "DeliveryError", "InProgress", "Inbound", "OnMessage", "Outbound", "Sender"]
 
 
 # What a person can ask of the service itself rather than of the bot: erase the
@@ -72,6 +72,12 @@ class DeliveryError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+
+
+class InProgress(Exception):
+    """This delivery is being answered right now (a provider's early retry, or the
+    first attempt died in a process that crashed): the provider must retry later.
+    Answered 503 with Retry-After, never 200, so the message cannot be lost."""
 
 
 OnMessage = Callable[[Inbound], Awaitable[list[Outbound]]]

@@ -19,15 +19,17 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import asdict
+from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from bot.addresses import AddressBook
 from bot.crypto import Cipher
 from bot.messages import Button, DeliveryError, Outbound, Sender
 from bot.metrics import Metrics
 
-__all__ = ["FAILED_STREAM", "Outbox"]
+__all__ = ["FAILED_STREAM", "Outbox", "dump_messages", "load_messages"]
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +71,22 @@ class Outbox:
         if not messages:
             return
         async with self._redis.pipeline(transaction=True) as pipe:
-            for message in messages:
-                sealed = self._cipher.encrypt(json.dumps(asdict(message)).encode(), conversation.encode())
-                pipe.xadd(QUEUE + conversation, {"ch": channel, "m": sealed, "t": _now_ms()})
-            pipe.expire(QUEUE + conversation, self._retention)
-            pipe.zadd(DUE, {conversation: _now_ms()}, nx=True)
+            self.enqueue_in(pipe, conversation, channel, messages)
             await pipe.execute()
+        self.wake()
+
+    def enqueue_in(self, pipe: Pipeline, conversation: str, channel: str, messages: list[Outbound]) -> None:
+        """Queue the messages within the caller's transaction; :meth:`wake` once it ran."""
+        if not messages:
+            return
+        for message in messages:
+            sealed = self._cipher.encrypt(json.dumps(asdict(message)).encode(), conversation.encode())
+            pipe.xadd(QUEUE + conversation, {"ch": channel, "m": sealed, "t": _now_ms()})
+        pipe.expire(QUEUE + conversation, self._retention)
+        pipe.zadd(DUE, {conversation: _now_ms()}, nx=True)
+
+    def wake(self) -> None:
+        """Look for due messages now rather than at the next poll."""
         self._wake.set()
 
     async def stop(self, conversation: str) -> None:
@@ -169,7 +181,7 @@ class Outbox:
             return False
         entry_id, fields = head[0]
         channel = fields[b"ch"].decode()
-        message = _load(self._cipher.decrypt(fields[b"m"], conversation.encode()))
+        message = _outbound(json.loads(self._cipher.decrypt(fields[b"m"], conversation.encode())))
         if await self.is_stopped(conversation):
             return await self._discard(queue, entry_id, conversation, channel, "opted_out", message,
                                        "suppressed")
@@ -224,7 +236,14 @@ class Outbox:
         return True
 
 
-def _load(raw: bytes) -> Outbound:
-    data = json.loads(raw)
+def dump_messages(messages: list[Outbound]) -> bytes:
+    return json.dumps([asdict(message) for message in messages]).encode()
+
+
+def load_messages(raw: bytes) -> list[Outbound]:
+    return [_outbound(data) for data in json.loads(raw)]
+
+
+def _outbound(data: dict[str, Any]) -> Outbound:
     data["buttons"] = tuple(Button(**b) for b in data["buttons"])
     return Outbound(**data)

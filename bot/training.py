@@ -29,25 +29,29 @@ def training_files() -> list[Path]:
     )
 
 
-def fingerprint() -> str:
+def fingerprint(config: Path = CONFIG) -> str:
     """A hash of the config, the domain, the training data, our pipeline components
     and the Rasa version."""
     import rasa
 
     digest = hashlib.sha256(rasa.__version__.encode())
-    for path in [CONFIG, DOMAIN, *COMPONENTS, *training_files()]:
+    components = COMPONENTS if config == CONFIG else []  # another config uses Rasa's only
+    for path in [config, DOMAIN, *components, *training_files()]:
         digest.update(path.relative_to(PROJECT_ROOT).as_posix().encode() + b"\x00")
         digest.update(path.read_bytes() + b"\x00")
     return digest.hexdigest()[:16]
 
 
-def model_path(settings: Settings) -> Path:
-    return settings.model_dir / f"hotline-{fingerprint()}.tar.gz"
+def model_path(settings: Settings, config: Path = CONFIG) -> Path:
+    """Our model is ``hotline-<fingerprint>``; one trained from another config (the
+    benchmark's ``rasa init`` baseline) is named after that config's file."""
+    name = "hotline" if config == CONFIG else config.stem
+    return settings.model_dir / f"{name}-{fingerprint(config)}.tar.gz"
 
 
-def train(settings: Settings) -> tuple[Path, str]:
+def train(settings: Settings, config: Path = CONFIG) -> tuple[Path, str]:
     """Return the current model's path and how it was obtained."""
-    target = model_path(settings)
+    target = model_path(settings, config)
     if target.exists():
         return target, "up to date"
     settings.model_dir.mkdir(parents=True, exist_ok=True)
@@ -65,14 +69,14 @@ def train(settings: Settings) -> tuple[Path, str]:
 
     result = rasa_train(
         domain=str(DOMAIN),
-        config=str(CONFIG),
+        config=str(config),
         training_files=[str(p) for p in training_files()],
         output=str(settings.model_dir),
         fixed_model_name=target.name.removesuffix(".tar.gz"),
     )
     if result.code != 0 or result.model is None:
         raise RuntimeError(f"training failed (code {result.code})")
-    for old in settings.model_dir.glob("hotline-*.tar.gz"):
+    for old in settings.model_dir.glob(target.name.rsplit("-", 1)[0] + "-*.tar.gz"):
         if old != target:
             old.unlink()
     cached.parent.mkdir(parents=True, exist_ok=True)

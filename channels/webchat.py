@@ -4,10 +4,16 @@ Leave no trace on the device (docs/threat-model.md, "trafficker holding the
 phone"): the page sets no cookie, uses no storage, is never cached, has a neutral
 title and a quick exit. The conversation lives only as long as the page: the
 address is a random token made per connection and forgotten with it.
+
+With several server processes (``hotline run --workers``) a page's socket is open in
+one of them, and a responder's message may be sent from another: each process says
+in Redis which of its sockets it holds (a hash of the address, not the address) and
+takes messages for them on its own pub/sub channel, sealed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -18,8 +24,11 @@ from importlib import resources
 from typing import Any, ClassVar
 
 from aiohttp import WSMsgType, web
+from redis.asyncio import Redis
 
+from bot.crypto import Cipher
 from bot.messages import DeliveryError, Inbound, OnMessage, Outbound
+from bot.outbox import dump_messages, load_messages
 from bot.settings import Settings
 
 __all__ = ["MAX_FRAME_BYTES", "PAGE_CSP", "WebChat"]
@@ -41,6 +50,9 @@ _NO_TRACE = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
+_HELD = "webchat:at:"  # + hash of an address → the process whose socket it is
+_RELAY = "webchat:to:"  # + process → sealed messages for its sockets
+_HELD_SECONDS = 86400
 _STATIC_TYPES = {"chat.js": "text/javascript", "chat.css": "text/css", "chat.html": "text/html",
                  "ui.json": "application/json"}
 
@@ -64,6 +76,10 @@ class _FrameBudget:
             return False
         self._tokens -= 1
         return True
+
+
+def _hashed(address: str) -> str:
+    return hashlib.sha256(address.encode()).hexdigest()
 
 
 def _error(code: str, message: str) -> dict[str, str]:
@@ -91,6 +107,8 @@ class WebChat:
         # The open sockets of this process by address: a later message (a
         # responder's) can reach a person only while their page is open.
         self._sockets: dict[str, web.WebSocketResponse] = {}
+        self._process = secrets.token_hex(8)  # this process, to the others
+        self._relay: tuple[Redis, Cipher] | None = None  # set while :meth:`relay` runs
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebChat:
@@ -117,10 +135,36 @@ class WebChat:
 
     async def send(self, address: str, message: Outbound) -> str | None:
         ws = self._sockets.get(address)
-        if ws is None or ws.closed:
-            raise DeliveryError("page_closed", permanent=True)
-        await ws.send_json(_frame(message))
-        return None
+        if ws is not None and not ws.closed:
+            await ws.send_json(_frame(message))
+            return None
+        if self._relay is not None:
+            client, cipher = self._relay
+            holder = await client.get(_HELD + _hashed(address))
+            if holder is not None:
+                sealed = cipher.encrypt(address.encode() + b"\n" + dump_messages([message]), _RELAY.encode())
+                if await client.publish(_RELAY + holder.decode(), sealed):
+                    return None
+        raise DeliveryError("page_closed", permanent=True)
+
+    async def relay(self, client: Redis, cipher: Cipher) -> None:
+        """Take, until cancelled, the messages other processes send to this one's sockets."""
+        pubsub = client.pubsub()
+        await pubsub.subscribe(_RELAY + self._process)
+        self._relay = (client, cipher)
+        try:
+            while True:
+                item = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if item is None:
+                    continue
+                address, _, body = cipher.decrypt(item["data"], _RELAY.encode()).partition(b"\n")
+                ws = self._sockets.get(address.decode())
+                if ws is not None and not ws.closed:
+                    for message in load_messages(body):
+                        await ws.send_json(_frame(message))
+        finally:
+            self._relay = None
+            await pubsub.reset()
 
     async def unsend(self, address: str, refs: Sequence[str]) -> None:
         """The page shows nothing once it is closed; the open page clears itself."""
@@ -136,14 +180,25 @@ class WebChat:
     async def _converse(self, request: web.Request, on_message: OnMessage) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=_TRANSPORT_LIMIT)
         await ws.prepare(request)
-        address = secrets.token_urlsafe(24)
-        self._sockets[address] = ws
+        address = await self._hold(secrets.token_urlsafe(24), ws)
         hints: dict[str, str] = {}
         try:
             await self._receive(ws, address, hints, on_message)
         finally:
-            self._sockets = {a: s for a, s in self._sockets.items() if s is not ws}
+            for held in [a for a, s in self._sockets.items() if s is ws]:
+                await self._let_go(held)
         return ws
+
+    async def _hold(self, address: str, ws: web.WebSocketResponse) -> str:
+        self._sockets[address] = ws
+        if self._relay is not None:
+            await self._relay[0].set(_HELD + _hashed(address), self._process, ex=_HELD_SECONDS)
+        return address
+
+    async def _let_go(self, address: str) -> None:
+        del self._sockets[address]
+        if self._relay is not None:
+            await self._relay[0].delete(_HELD + _hashed(address))
 
     async def _receive(self, ws: web.WebSocketResponse, address: str, hints: dict[str, str],
                        on_message: OnMessage) -> None:
@@ -168,9 +223,8 @@ class WebChat:
                 continue
             if kind == "delete":
                 inbound = Inbound(self.name, address, "", dict(hints), command="delete")
-                del self._sockets[address]
-                address = secrets.token_urlsafe(24)  # what follows starts afresh
-                self._sockets[address] = ws
+                await self._let_go(address)
+                address = await self._hold(secrets.token_urlsafe(24), ws)  # what follows starts afresh
             else:
                 inbound = Inbound(self.name, address, frame["text"], dict(hints))
             try:

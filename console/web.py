@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from bot.addresses import AddressBook
-from bot.background import running
+from bot.background import resilient, running
 from bot.keys import DESK, LANGUAGES, OUTBOX, REDIS, SERVER_KEYS, SETTINGS, TRACKERS
 from bot.messages import Outbound
 from console.accounts import AccountError, Accounts, Role, at_least
@@ -415,7 +415,7 @@ async def _socket(request: web.Request) -> web.WebSocketResponse:
             await asyncio.sleep(_BEAT_SECONDS)
 
     try:
-        async with running(beat()):
+        async with running(resilient("presence", beat)):
             async for msg in ws:
                 if msg.type == WSMsgType.ERROR:
                     break
@@ -558,7 +558,7 @@ async def console_ctx(app: web.Application) -> AsyncIterator[None]:
         token = await console.sessions.new_setup_token()
         print(f"  No staff yet. Create the first admin (link valid 1 hour, once):\n"
               f"    {app[SETTINGS].base_url}/console/#setup={token}", flush=True)
-    async with running(_relay(app)):
+    async with running(resilient("console events", lambda: _relay(app))):
         yield
     for ws in list(console.sockets):
         await ws.close()

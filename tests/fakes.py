@@ -28,10 +28,14 @@ class Call:
 
 @dataclass
 class FakeProvider:
-    """A recording HTTP server; ``fail_next`` answers that many requests with 500."""
+    """A recording HTTP server; ``fail_next`` answers that many requests with 500, and
+    ``fail_for(seconds)`` every request for that long (an outage)."""
 
     calls: list[Call] = field(default_factory=list)
     fail_next: int = 0
+    fail_until: float = 0.0  # time.monotonic() at which an outage ends
+    # Told of each recorded call, in the server's thread (the benchmark counts with it).
+    listeners: list[Callable[[Call], None]] = field(default_factory=list)
     failures_served: int = 0
     url: str = ""
     _changed: threading.Condition = field(default_factory=threading.Condition)
@@ -72,11 +76,17 @@ class FakeProvider:
         with self._changed:
             self.calls.append(call)
             self._changed.notify_all()
+        for listener in self.listeners:
+            listener(call)
+
+    def fail_for(self, seconds: float) -> None:
+        with self._changed:
+            self.fail_until = time.monotonic() + seconds
 
     def take_failure(self) -> bool:
         with self._changed:
-            if self.fail_next > 0:
-                self.fail_next -= 1
+            if self.fail_next > 0 or time.monotonic() < self.fail_until:
+                self.fail_next = max(0, self.fail_next - 1)
                 self.failures_served += 1
                 return True
             return False
@@ -100,6 +110,7 @@ class FakeProvider:
         with self._changed:
             self.calls.clear()
             self.fail_next = 0
+            self.fail_until = 0.0
 
 
 class FakeTwilio(FakeProvider):

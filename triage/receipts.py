@@ -4,7 +4,11 @@ A code is 16 digits shown in groups of four (easy on a phone keypad, ~53 bits).
 It is never stored: its first six digits find the record through a keyed hash
 (HMAC under the server's pseudonym key), and the whole code is checked against an
 argon2id hash. Whoever steals Redis learns no code; whoever steals Redis and the
-key still faces argon2id for the other ten digits of each one.
+key still faces argon2id for the other ten digits of each one: with OWASP's
+argon2id parameters (19 MiB, 2 passes, 1 lane; ~45 ms of one core), 10^10 guesses
+are about 14 core-years for each code. RFC 9106's profile (64 MiB, 4 lanes) is for
+passwords people choose; here it cost ~300 ms of CPU per code, a turn's worth ten
+times over under load (docs/benchmarks.md), and bought nothing a random code needs.
 
 Wrong codes are counted per conversation and overall, and past a limit no code is
 checked at all for a while: guessing is slower than the retention of any case.
@@ -57,6 +61,9 @@ def formatted(code: str) -> str:
     return " ".join(code[i:i + 4] for i in range(0, DIGITS, 4))
 
 
+CODE_HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)  # argon2id
+
+
 @dataclass(frozen=True)
 class Check:
     case_id: str | None
@@ -69,7 +76,7 @@ class Receipts:
         self._redis = client
         self._cipher = cipher
         self._lookup_key = lookup_key
-        self._hasher = hasher or PasswordHasher()  # argon2id, RFC 9106 low-memory profile
+        self._hasher = hasher or CODE_HASHER
 
     async def issue(self, case_id: str) -> tuple[str, str]:
         """A new code for ``case_id``: (the code, to show once; its record's key)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import xml.etree.ElementTree as ET
 from urllib.parse import urlencode
@@ -66,9 +67,14 @@ class Phone:
     async def deliver(self, form: dict[str, str]) -> list[str]:
         response = await self.post(form, sign(self.url, form))
         assert response.status == 200 and response.content_type == "text/xml"
-        root = ET.fromstring(await response.text())
-        assert root.tag == "Response"
-        return [m.text or "" for m in root.findall("Message")]
+        return messages(await response.text())
+
+
+def messages(twiml: str) -> list[str]:
+    """The SMS messages a TwiML answer sends."""
+    root = ET.fromstring(twiml)
+    assert root.tag == "Response"
+    return [m.text or "" for m in root.findall("Message")]
 
 
 @pytest.fixture
@@ -124,10 +130,35 @@ async def test_unsigned_or_forged_requests_get_a_bare_403(server: RunningServer,
 async def test_a_replayed_delivery_gets_one_bot_turn(server: RunningServer, phone: Phone) -> None:
     form = twilio_form(phone.number, "hello")
     first = await phone.deliver(form)
-    replay = await phone.deliver(form)  # the same signed request again (Twilio retry or replay)
-    assert len(first) == 2 and replay == []
+    # The same signed request again: Twilio retries when our answer did not reach it,
+    # so it gets the same answer, and the bot does not take a second turn.
+    replay = await phone.deliver(form)
+    assert len(first) == 2 and replay == first
+    assert server.said("sms", phone.number) == ["hello"]
     async with aiohttp.ClientSession() as session, session.get(server.url + "/metrics") as response:
         assert 'hotline_duplicates_total{channel="sms"}' in await response.text()
+
+
+async def test_a_delivery_still_being_answered_is_told_to_come_back(server: RunningServer,
+                                                                   phone: Phone) -> None:
+    """A process that took this delivery died mid-turn (or is still on it): its mark
+    says "pending" for a while. The retry is refused with 503, never a 200 that would
+    make Twilio drop the message; once the mark lapses the retry is answered."""
+    form = twilio_form(phone.number, "hello")
+    seen = "seen:sms:" + hashlib.sha256(form["MessageSid"].encode()).hexdigest()
+    client = redis.Redis(unix_socket_path=str(server.redis_socket))
+    try:
+        client.set(seen, "pending", ex=30)  # as the server marks a delivery it takes
+        early = await phone.post(form, sign(phone.url, form))
+        assert early.status == 503 and early.headers["Retry-After"] == "5"
+        assert (await early.json())["error"] == "in_progress"
+        assert server.said("sms", phone.number) == []
+        client.delete(seen)  # the dead process's mark lapses (after 30 s)
+    finally:
+        client.close()
+    notice, _ = await phone.deliver(form)
+    assert "don't need to give your name" in notice
+    assert server.said("sms", phone.number) == ["hello"]
 
 
 async def test_media_is_acknowledged_and_never_fetched(phone: Phone, fake_twilio: FakeTwilio) -> None:

@@ -1,0 +1,288 @@
+"""What the benchmarks share: servers on loopback, a person's turn on each channel,
+the numbers, and the report (docs/benchmarks.md, one section per script).
+
+Everything is real but the providers: `hotline run` (one process or `--workers N`),
+stock `rasa run`, Redis, the model. Twilio and Telegram are the test suite's fake
+APIs (tests/fakes.py); the turns send what they send: signed Twilio webhooks, Telegram
+webhook updates, web chat WebSocket frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import aiohttp
+import pyotp
+import redis
+from twilio.request_validator import RequestValidator
+
+from bot.server_keys import load_server_keys
+from bot.settings import PROJECT_ROOT as ROOT
+from bot.settings import load_settings
+from tests.conftest import (
+    HOTLINE,
+    TELEGRAM_SECRET,
+    TWILIO_TOKEN,
+    conversation_of,
+    free_port,
+    provider_environ,
+    server_environ,
+    told,
+    wait_for_banner,
+)
+from tests.fakes import Call, FakeTelegram, FakeTwilio
+from tests.integration.test_sms import messages
+
+REPORT = ROOT / "docs" / "benchmarks.md"
+RASA = Path(sys.executable).parent / "rasa"
+# One conversation: the help questions, rights, thanks (no danger: that hands over).
+SCRIPT = ["hello", "yes", "I need help, they don't pay me what they promised", "skip", "skip", "skip",
+          "skip", "skip", "skip", "what are my rights", "thank you"]
+DANGER = "please help me now, he is hitting me and i cant get out"
+Turn = Callable[[str], Awaitable[list[str]]]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    memory = int(Path("/proc/meminfo").read_text().split()[1]) // 1024 // 1024
+    return f"{os.cpu_count()} cores ({cpu}), {memory} GB RAM, Python {platform.python_version()}"
+
+
+def write_section(name: str, markdown: str) -> None:
+    """Replace this script's section of docs/benchmarks.md, keeping the others."""
+    block = f"<!-- {name} -->\n{markdown.strip()}\n<!-- /{name} -->"
+    text = REPORT.read_text(encoding="utf-8") if REPORT.exists() else "# Benchmarks\n"
+    pattern = re.compile(rf"<!-- {name} -->.*?<!-- /{name} -->", re.DOTALL)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block
+    REPORT.write_text(text.rstrip() + "\n", encoding="utf-8")
+
+
+class Providers:
+    """The fake Twilio and Telegram APIs, and a count of what reached each chat."""
+
+    def __init__(self) -> None:
+        self.twilio, self.telegram = FakeTwilio(), FakeTelegram()
+        self.sent: dict[int, int] = defaultdict(int)  # Telegram chat → messages the Bot API took
+        self._loop = asyncio.get_running_loop()
+        self._arrived = asyncio.Event()
+        self.telegram.listeners.append(self._heard)
+
+    def _heard(self, call: Call) -> None:
+        if call.method == "sendMessage":
+            self._loop.call_soon_threadsafe(self._count, int(call.params["chat_id"]))
+
+    def _count(self, chat_id: int) -> None:
+        self.sent[chat_id] += 1
+        self._arrived.set()
+
+    async def arrived(self) -> None:
+        """Until the next message reaches any Telegram chat."""
+        self._arrived.clear()
+        await self._arrived.wait()
+
+    def __enter__(self) -> Providers:
+        self.twilio.start()
+        self.telegram.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.twilio.stop()
+        self.telegram.stop()
+
+
+class Hotline:
+    """`hotline run [--workers N]` with every channel on, as an operator starts it."""
+
+    def __init__(self, providers: Providers, workers: int = 1, var: Path | None = None,
+                 **env: str) -> None:
+        self.var = var or Path(tempfile.mkdtemp(prefix="hotline-bench-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = server_environ(self.var, HOTLINE_PORT=str(self.port), HOTLINE_PUBLIC_URL=self.url,
+                                  **provider_environ(providers.twilio, providers.telegram), **env)
+        self.process = subprocess.Popen([str(HOTLINE), "run", "--workers", str(workers)],
+                                        env=self.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                        text=True, cwd=ROOT)
+        if not wait_for_banner(self.process, timeout=300):
+            raise SystemExit("hotline run did not start")
+        self.workers = workers
+
+    def pids(self) -> list[int]:
+        """The processes that serve: the workers, or the one server."""
+        if self.workers == 1:
+            return [self.process.pid]
+        parent = self.process.pid
+        children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        return sorted(int(pid) for pid in children
+                      if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes())
+
+    def rss_mb(self) -> list[float]:
+        return [rss_mb(pid) for pid in self.pids()]
+
+    def redis(self) -> redis.Redis:
+        url = self.env.get("REDIS_URL") or f"unix://{self.var / 'redis.sock'}"
+        return redis.Redis.from_url(url)
+
+    def redis_memory(self) -> int:
+        client = self.redis()
+        try:
+            return int(client.info("memory")["used_memory"])
+        finally:
+            client.close()
+
+    def said(self, channel: str, address: str) -> list[str]:
+        """What the person said, one entry per bot turn, from the stored tracker."""
+        client = self.redis()
+        try:
+            return told(client, load_server_keys(load_settings({"HOTLINE_VAR_DIR": str(self.var)})).cipher(),
+                        conversation_of(self.var, channel, address))
+        finally:
+            client.close()
+
+    def add_staff(self, name: str) -> pyotp.TOTP:
+        added = subprocess.run([str(HOTLINE), "staff", "add", name, "--role", "supervisor"], env=self.env,
+                               input=f"{name} has a long password\n", capture_output=True, text=True,
+                               check=True, cwd=ROOT)
+        return pyotp.TOTP(parse_qs(urlparse(added.stdout.strip().splitlines()[-1]).query)["secret"][0])
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=90)
+
+
+class StockRasa:
+    """`rasa run --enable-api` on a model, its custom actions on rasa_sdk's action
+    server (one HTTP hop per action: the stock setup), trackers in memory."""
+
+    def __init__(self, model: Path) -> None:
+        self.port, actions_port = free_port(), free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
+        endpoints = Path(tempfile.mkdtemp(prefix="stock-rasa-")) / "endpoints.yml"
+        endpoints.write_text(f"action_endpoint:\n  url: http://127.0.0.1:{actions_port}/webhook\n")
+        self.actions = subprocess.Popen([str(RASA), "run", "actions", "--actions", "bot.actions",
+                                         "-p", str(actions_port)], env=env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, cwd=ROOT)
+        self.process = subprocess.Popen([str(RASA), "run", "--enable-api", "-m", str(model), "--port",
+                                         str(self.port), "--endpoints", str(endpoints)], env=env,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+
+    async def ready(self, session: aiohttp.ClientSession) -> None:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(self.url + "/status") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.5)
+        raise SystemExit("rasa run did not start")
+
+    def turn(self, session: aiohttp.ClientSession, sender: str) -> Turn:
+        async def turn(text: str) -> list[str]:
+            async with session.post(self.url + "/webhooks/rest/webhook",
+                                    json={"sender": sender, "message": text}) as response:
+                assert response.status == 200
+                return [m.get("text", "") for m in await response.json()]
+
+        return turn
+
+    def rss_mb(self) -> float:
+        return rss_mb(self.process.pid)
+
+    def stop(self) -> None:
+        for running in (self.process, self.actions):
+            running.terminate()
+            running.wait(timeout=60)
+
+
+def webchat_turn(ws: aiohttp.ClientWebSocketResponse) -> Turn:
+    async def turn(text: str) -> list[str]:
+        await ws.send_json({"type": "message", "text": text})
+        replies = [(await ws.receive_json(timeout=120))["text"]]  # the first reply ends the timed part
+        # The turn's other replies are sent back to back: take them before the next turn.
+        while True:
+            try:
+                replies.append((await ws.receive_json(timeout=0.05))["text"])
+            except asyncio.TimeoutError:
+                return replies
+
+    return turn
+
+
+def sms_turn(session: aiohttp.ClientSession, url: str, number: str) -> Turn:
+    """A signed Twilio webhook per message; like Twilio with connection overrides
+    (docs/operations.md), a broken connection or a 503 is delivered again."""
+    sids = itertools.count()
+    hook = url + "/webhooks/twilio"
+
+    async def turn(text: str) -> list[str]:
+        sid = f"SM{number[-7:]}{next(sids):025d}"
+        form = {"From": number, "To": "+15005550006", "Body": text, "MessageSid": sid, "NumMedia": "0"}
+        headers = {"X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(hook, form),
+                   "Content-Type": "application/x-www-form-urlencoded"}
+        return messages(await deliver(session, hook, urlencode(form), headers))
+
+    return turn
+
+
+def telegram_turn(session: aiohttp.ClientSession, url: str, providers: Providers, chat_id: int,
+                  updates: itertools.count[int], wait: bool = True) -> Turn:
+    """A webhook update per message, delivered until it gets a 200 as Telegram does;
+    with ``wait``, until the first reply reaches the Bot API (through the outbox)."""
+
+    async def turn(text: str) -> list[str]:
+        before = providers.sent[chat_id]
+        update = {"update_id": next(updates), "message": {
+            "message_id": next(updates), "date": int(time.time()), "text": text,
+            "chat": {"id": chat_id, "type": "private", "first_name": "A"},
+            "from": {"id": chat_id, "is_bot": False, "first_name": "A", "language_code": "en"}}}
+        await deliver(session, url + "/webhooks/telegram", update,
+                      {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET})
+        while wait and providers.sent[chat_id] <= before:
+            await providers.arrived()
+        return []
+
+    return turn
+
+
+async def deliver(session: aiohttp.ClientSession, url: str, body: Any, headers: dict[str, str]) -> str:
+    """POST until the server takes it: a provider's retry on a broken connection or a 503."""
+    while True:
+        try:
+            kwargs: dict[str, Any] = {"json": body} if isinstance(body, dict) else {"data": body}
+            async with session.post(url, headers=headers, **kwargs) as response:
+                text = await response.text()
+                if response.status == 200:
+                    return text
+                assert response.status == 503, (response.status, text)
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.5)
