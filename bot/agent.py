@@ -23,7 +23,17 @@ from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundExceptio
 
 import bot.actions
 import bot.rasa_fixes  # applies its fixes to Rasa before the model loads
-from bot.keys import AGENT, LANGUAGES, REDIS, REDIS_CONNECTION, RESPONSES, SERVER_KEYS, SETTINGS, TRACKERS
+from bot.keys import (
+    AGENT,
+    LANGUAGES,
+    LOCKS,
+    REDIS,
+    REDIS_CONNECTION,
+    RESPONSES,
+    SERVER_KEYS,
+    SETTINGS,
+    TRACKERS,
+)
 from bot.languages import Languages
 from bot.responses import LocalizedNLG, Responses
 from bot.settings import Settings
@@ -96,6 +106,7 @@ async def agent_ctx(app: web.Application) -> AsyncIterator[None]:
     app[LANGUAGES] = await asyncio.to_thread(Languages.load)
     app[AGENT] = await load_agent(model, tracker_store, lock_store, app[RESPONSES])
     app[TRACKERS] = tracker_store
+    app[LOCKS] = lock_store
     log.info("model loaded", extra={"model": model.name})
     yield
     lock_store.close()

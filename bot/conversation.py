@@ -11,6 +11,7 @@ the durable outbox.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -36,6 +37,7 @@ from bot.keys import (
     CONVERSATIONS,
     DESK,
     LANGUAGES,
+    LOCKS,
     METRICS,
     OUTBOX,
     REDIS,
@@ -51,7 +53,7 @@ from bot.metrics import Metrics
 from bot.outbox import Outbox, dump_messages, load_messages
 from bot.ratelimit import Bucket, RateLimiter
 from bot.responses import DEFAULT_LANGUAGE, Responses, speaking
-from bot.tracker_store import EncryptedRedisTrackerStore
+from bot.tracker_store import EncryptedRedisTrackerStore, Staged, UrlRedisLockStore
 from triage.assess import Triage
 from triage.cases import CaseStore, Entry
 from triage.desk import RECEIPT_BUTTONS, Desk, Say
@@ -72,10 +74,11 @@ LANGUAGE = "lang:"
 _GUESSED, _READ, _CHOSEN = "?", "", "!"
 _SWITCH_SCORE = 0.8
 _SWITCH_WORDS = 4
-# A delivery being answered; a process that died answering it lets the retry through
-# after this long (and its conversation's lock expires as soon).
+# A delivery being answered is marked "pending", and its conversation locked, for
+# this long after its process last renewed them: a process killed mid-turn lets the
+# provider's retry through within seconds (Twilio gives up after 15 s in all).
 _PENDING, _DONE = b"pending", b"done"
-_PENDING_SECONDS = 30
+_LEASE_SECONDS = 6.0
 # An inline answer (SMS TwiML) is kept, sealed, for the provider's retry of a request
 # whose response was lost: minutes, not days, since it may carry a receipt code.
 ANSWER = "answer:"
@@ -94,11 +97,12 @@ SLOWED = "slowed:"
 
 
 class Conversations:
-    def __init__(self, agent: Agent, trackers: EncryptedRedisTrackerStore, client: Redis,
-                 cipher: Cipher, addresses: AddressBook, outbox: Outbox, senders: Mapping[str, Sender],
-                 pseudonym_key: bytes, metrics: Metrics, ttl_seconds: int,
+    def __init__(self, agent: Agent, trackers: EncryptedRedisTrackerStore, locks: UrlRedisLockStore,
+                 client: Redis, cipher: Cipher, addresses: AddressBook, outbox: Outbox,
+                 senders: Mapping[str, Sender], pseudonym_key: bytes, metrics: Metrics, ttl_seconds: int,
                  languages: Languages, responses: Responses, desk: Desk) -> None:
         self._agent = agent
+        self._locks = locks
         self._cipher = cipher
         self._desk = desk
         self._limiter = RateLimiter(client)
@@ -128,26 +132,28 @@ class Conversations:
         gets the same answer again, without a second turn."""
         conversation = conversation_id(self._pseudonym_key, inbound.channel, inbound.address)
         seen = _seen_key(inbound)
-        if seen and not await self._redis.set(seen, _PENDING, nx=True, ex=_PENDING_SECONDS):
+        if seen and not await self._redis.set(seen, _PENDING, nx=True, ex=int(_LEASE_SECONDS)):
             self._metrics.duplicates.labels(inbound.channel).inc()
             return await self._answered(seen, inline)
         try:
-            async with self._agent.lock_store.lock(conversation, lock_lifetime=_PENDING_SECONDS,
-                                                   wait_time_in_seconds=_LOCK_POLL_SECONDS):
+            async with (running(self._keep_pending(seen)),
+                        self._locks.holding(conversation, _LEASE_SECONDS, _LOCK_POLL_SECONDS)):
+                if seen and await self._redis.get(seen) == _DONE:
+                    return await self._answered(seen, inline)  # answered while this one waited
                 with self._trackers.staging() as staged:
                     self._metrics.messages.labels(inbound.channel).inc()
                     replies, erased = await self._respond(conversation, inbound)
                     now = replies if inline or erased else []
                     await self._commit(conversation, inbound.channel, staged, replies, now, seen)
         except BaseException:
-            if seen:
+            if seen and await self._redis.get(seen) == _PENDING:
                 await self._redis.delete(seen)  # not answered: the provider's retry must be
             raise
         if not now:
             self._outbox.wake()
         return now
 
-    async def _commit(self, conversation: str, channel: str, staged: dict[str, bytes],
+    async def _commit(self, conversation: str, channel: str, staged: Staged,
                       replies: list[Outbound], now: list[Outbound], seen: str | None) -> None:
         """One transaction: the trackers the turn saved, the replies not sent ``now``
         (queued), and the mark (and inline answer) a retried delivery will get."""
@@ -161,6 +167,13 @@ class Conversations:
                     sealed = self._cipher.encrypt(dump_messages(now), seen.encode())
                     pipe.set(ANSWER + seen, sealed, ex=_ANSWER_SECONDS)
             await pipe.execute()
+
+    async def _keep_pending(self, seen: str | None) -> None:
+        """Renew this delivery's "pending" mark while it is handled: it lapses
+        ``_LEASE_SECONDS`` after this process stops (dies), not while it works."""
+        while seen:
+            await asyncio.sleep(_LEASE_SECONDS / 3)
+            await self._redis.set(seen, _PENDING, xx=True, ex=int(_LEASE_SECONDS))
 
     async def _answered(self, seen: str, inline: bool) -> list[Outbound]:
         """A delivery seen before: the answer it was given, or a retry-later while
@@ -433,7 +446,7 @@ async def conversations_ctx(app: web.Application) -> AsyncIterator[None]:
     app[OUTBOX] = outbox = Outbox(client, cipher, addresses, app[SENDERS], app[METRICS],
                                   settings.tracker_ttl_seconds, on_staff_delivery=cases.delivered)
     app[CONVERSATIONS] = Conversations(
-        app[AGENT], app[TRACKERS], client, cipher, addresses, outbox, app[SENDERS], pseudonym_key,
+        app[AGENT], app[TRACKERS], app[LOCKS], client, cipher, addresses, outbox, app[SENDERS], pseudonym_key,
         app[METRICS], settings.tracker_ttl_seconds, app[LANGUAGES], app[RESPONSES], desk,
     )
     retention = Retention.from_settings(settings)

@@ -21,11 +21,11 @@ if TYPE_CHECKING:  # imported for the annotations only: these modules import thi
     from bot.redis_conn import RedisConnection
     from bot.responses import Responses
     from bot.server_keys import ServerKeys
-    from bot.tracker_store import EncryptedRedisTrackerStore
+    from bot.tracker_store import EncryptedRedisTrackerStore, UrlRedisLockStore
     from triage.desk import Desk
 
 __all__ = [
-    "AGENT", "CONVERSATIONS", "DESK", "LANGUAGES", "METRICS", "OUTBOX", "REDIS", "REDIS_CONNECTION",
+    "AGENT", "CONVERSATIONS", "DESK", "LANGUAGES", "LOCKS", "METRICS", "OUTBOX", "REDIS", "REDIS_CONNECTION",
     "RESPONSES", "SENDERS", "SERVER_KEYS", "SETTINGS", "TRACKERS",
 ]
 
@@ -39,6 +39,8 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 SERVER_KEYS: web.AppKey[ServerKeys] = web.AppKey("server_keys")
 AGENT: web.AppKey[Agent] = web.AppKey("agent")
 TRACKERS: web.AppKey[EncryptedRedisTrackerStore] = web.AppKey("trackers")
+# Rasa's conversation locks (the agent's), held by the message path for a whole message.
+LOCKS: web.AppKey[UrlRedisLockStore] = web.AppKey("locks")
 OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
 LANGUAGES: web.AppKey[Languages] = web.AppKey("languages")
 RESPONSES: web.AppKey[Responses] = web.AppKey("responses")

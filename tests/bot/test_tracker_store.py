@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from rasa.shared.core.events import UserUttered
@@ -9,7 +11,7 @@ from redis.asyncio import Redis
 
 from bot.crypto import Cipher, DecryptionError
 from bot.settings import Settings
-from bot.tracker_store import EncryptedRedisTrackerStore
+from bot.tracker_store import EncryptedRedisTrackerStore, UrlRedisLockStore
 
 
 @pytest.fixture
@@ -65,3 +67,70 @@ async def test_the_tracker_just_saved_is_handed_over_once(client: Redis) -> None
     await trackers.save(tracker)
     await trackers.delete("sms:once")
     assert trackers.take_saved("sms:once") is None
+
+
+async def test_a_tracker_saved_while_staging_is_written_only_with_the_transaction(client: Redis) -> None:
+    """A message's turn is written with its replies or not at all (bot/conversation.py)."""
+    trackers = store(client)
+    tracker = DialogueStateTracker("sms:staged", slots=[])
+    tracker.update(UserUttered("they kept my wages"))
+    with trackers.staging() as staged:
+        await trackers.save(tracker)
+        assert await client.get("tracker:sms:staged") is None  # not yet in Redis
+        seen_here = await trackers.retrieve("sms:staged")  # but the turn reads its own write
+        assert seen_here is not None and seen_here.latest_message is not None
+    assert await client.get("tracker:sms:staged") is None  # a crash here: nothing was written
+    with trackers.staging() as staged:
+        await trackers.save(tracker)
+        async with client.pipeline(transaction=True) as pipe:
+            trackers.write_staged(staged, pipe)
+            await pipe.execute()
+    restored = await store(client).retrieve("sms:staged")
+    assert restored is not None and restored.latest_message is not None
+    assert restored.latest_message.text == "they kept my wages"
+
+
+def test_tickets_taken_at_once_by_many_processes_are_all_different(settings: Settings) -> None:
+    """Rasa's own store reads, changes and writes the lock back: two processes could
+    be given the same ticket and both run the conversation at once."""
+    assert settings.redis_url is not None
+    stores = [UrlRedisLockStore(settings.redis_url) for _ in range(8)]
+    with ThreadPoolExecutor(len(stores)) as pool:
+        tickets = list(pool.map(lambda s: [s.issue_ticket("sms:busy", 60) for _ in range(25)], stores))
+    taken = [t for batch in tickets for t in batch]
+    assert len(set(taken)) == len(taken) == 200
+    for batch in tickets:
+        for ticket in batch:
+            stores[0].cleanup("sms:busy", ticket)
+    assert stores[0].get_lock("sms:busy") is None
+    for each in stores:
+        each.close()
+
+
+async def test_a_holder_keeps_the_conversation_and_a_dead_one_lets_it_go(settings: Settings) -> None:
+    assert settings.redis_url is not None
+    locks = UrlRedisLockStore(settings.redis_url)
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def hold(name: str, wait: bool) -> None:
+        async with locks.holding("webchat:queue", lifetime=0.3, poll_seconds=0.01):
+            order.append(name)
+            if wait:
+                await release.wait()
+
+    first = asyncio.create_task(hold("first", wait=True))
+    await asyncio.sleep(0.05)
+    second = asyncio.create_task(hold("second", wait=False))
+    # Five lifetimes later the first still holds it: its ticket is kept alive.
+    assert (await asyncio.wait({second}, timeout=1.5))[0] == set()
+    assert order == ["first"]
+    release.set()
+    await asyncio.gather(first, second)
+    assert order == ["first", "second"]
+
+    locks.issue_ticket("webchat:dead", 0.3)  # a process took a ticket, then was killed
+    async with locks.holding("webchat:dead", lifetime=0.3, poll_seconds=0.01):
+        order.append("after the dead one")
+    assert order[-1] == "after the dead one"
+    locks.close()
