@@ -20,6 +20,7 @@ import itertools
 import json
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,20 +46,28 @@ from bot.training import CONFIG, model_path, train
 
 RASA_INIT = ROOT / "bench" / "rasa-init.yml"
 ALERTS = 20
+ROUNDS = 3  # timed rounds of all the conversations, after one to warm up
 
 
-async def drive(turns: list[Turn]) -> tuple[list[float], float]:
-    """Every conversation says the script, a turn after the other's first reply."""
+async def drive(people: Callable[[int], Awaitable[list[Turn]]]) -> tuple[list[float], float]:
+    """A warm-up round (each process's first messages load lazy parts of the model),
+    then ``ROUNDS`` timed rounds; in each, every conversation says the script, a turn
+    after its previous turn's first reply. ``people(r)``: round r's conversations."""
+
+    async def one_round(turns: list[Turn], latencies: list[float]) -> None:
+        async def conversation(turn: Turn) -> None:
+            for text in SCRIPT:
+                started = time.perf_counter()
+                await turn(text)
+                latencies.append((time.perf_counter() - started) * 1000)
+
+        await asyncio.gather(*(conversation(t) for t in turns))
+
+    await one_round(await people(0), [])
     latencies: list[float] = []
-
-    async def conversation(turn: Turn) -> None:
-        for text in SCRIPT:
-            started = time.perf_counter()
-            await turn(text)
-            latencies.append((time.perf_counter() - started) * 1000)
-
     started = time.perf_counter()
-    await asyncio.gather(*(conversation(t) for t in turns))
+    for number in range(1, ROUNDS + 1):
+        await one_round(await people(number), latencies)
     return latencies, time.perf_counter() - started
 
 
@@ -97,19 +106,30 @@ async def ours(conversations: int, workers: int) -> dict[str, float]:
             try:
                 totp = hotline.add_staff("bench")
                 memory_before = hotline.redis_memory()
-                updates = itertools.count(10_000_000)
-                turns: list[Turn] = []
-                for n in range(conversations):
-                    if n % 3 == 0:
-                        turns.append(webchat_turn(await session.ws_connect(hotline.url.replace("http", "ws")
-                                                                           + "/chat/ws")))
-                    elif n % 3 == 1:
-                        turns.append(sms_turn(session, hotline.url, f"+1415{5550000 + n:07d}"))
-                    else:
-                        turns.append(telegram_turn(session, hotline.url, providers, 80_000_000 + n, updates))
-                alert_task = asyncio.create_task(alerts(session, hotline, totp))
-                latencies, seconds = await drive(turns)
-                alert_times = await alert_task
+                updates, people = itertools.count(10_000_000), itertools.count()
+
+                async def round_of(_: int) -> list[Turn]:
+                    turns: list[Turn] = []
+                    for n in range(conversations):
+                        person = next(people)
+                        if n % 3 == 0:
+                            turns.append(webchat_turn(await session.ws_connect(
+                                hotline.url.replace("http", "ws") + "/chat/ws")))
+                        elif n % 3 == 1:
+                            turns.append(sms_turn(session, hotline.url, f"+1415{5550000 + person:07d}"))
+                        else:
+                            turns.append(telegram_turn(session, hotline.url, providers, 80_000_000 + person,
+                                                       updates))
+                    return turns
+
+                async def with_alerts(number: int) -> list[Turn]:
+                    if number == 1:  # the alerts run during the timed rounds
+                        alert_task.append(asyncio.create_task(alerts(session, hotline, totp)))
+                    return await round_of(number)
+
+                alert_task: list[asyncio.Task[list[float]]] = []
+                latencies, seconds = await drive(with_alerts)
+                alert_times = await alert_task[0]
                 return {
                     **summary(latencies, seconds), "workers": workers,
                     "alert_p50": statistics.median(alert_times), "alert_p99": percentile(alert_times, 0.99),
@@ -126,7 +146,10 @@ async def stock(model: Path, conversations: int) -> dict[str, float]:
     try:
         async with aiohttp.ClientSession() as session:
             await rasa.ready(session)
-            latencies, seconds = await drive([rasa.turn(session, f"stock-{n}") for n in range(conversations)])
+            async def round_of(number: int) -> list[Turn]:
+                return [rasa.turn(session, f"stock-{number}-{n}") for n in range(conversations)]
+
+            latencies, seconds = await drive(round_of)
         return {**summary(latencies, seconds), "rss_mb": rasa.rss_mb()}
     finally:
         rasa.stop()
@@ -155,6 +178,8 @@ def load_section(conversations: int, one: dict[str, float], two: dict[str, float
 
     return "\n".join([
         f"## Load: {conversations} concurrent conversations, {len(SCRIPT)} turns each", "",
+        f"{ROUNDS} timed rounds of {conversations} new conversations ({ROUNDS * conversations * len(SCRIPT)} "
+        "turns) after one round to warm up, for each side.", "",
         f"Machine: {machine()}. Command: `make bench` (`bench/load.py --conversations {conversations}`).",
         "Everything on loopback; Twilio and Telegram are the test suite's fake APIs.", "",
         "Ours: `hotline run` and `hotline run --workers 2` — one third web chat (WebSocket), one third",

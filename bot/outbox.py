@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
+import redis
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
@@ -41,6 +42,7 @@ STOPPED = "outbox:stopped:"
 FAILED_STREAM = "outbox:failed"
 MAX_BACKOFF_SECONDS = 60.0
 LOCK_MS = 60_000
+OUTAGE_SECONDS = 30.0  # how long a delivery's bookkeeping waits for Redis to come back
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
@@ -168,7 +170,7 @@ class Outbox:
         except Exception as exc:  # Redis trouble: the conversation stays due and is retried
             log.error("outbox drain failed", extra={"error": type(exc).__name__})
         finally:
-            await self._release(keys=[LOCK + conversation], args=[token])
+            await _through_outage(lambda: self._release(keys=[LOCK + conversation], args=[token]))
 
     async def _deliver_head(self, conversation: str) -> bool:
         """Send the oldest message; True if the next one may follow at once."""
@@ -197,15 +199,20 @@ class Outbox:
             return await self._back_off(conversation, channel, exc.reason, message)
         except Exception as exc:  # an unexpected client error is treated as passing
             return await self._back_off(conversation, channel, type(exc).__name__, message)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xdel(queue, entry_id)
-            pipe.delete(ATTEMPTS + conversation)
-            await pipe.execute()
+        # The provider has it: this must be recorded even if Redis is away for a moment,
+        # or the message would be sent again once it is back.
+        await _through_outage(lambda: self._sent(queue, entry_id, conversation))
         if ref is not None:
             await self._addresses.add_ref(conversation, ref)
         self._metrics.outbox.labels(channel, "sent").inc()
         await self._tell(conversation, message, "sent")
         return True
+
+    async def _sent(self, queue: str, entry_id: bytes, conversation: str) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xdel(queue, entry_id)
+            pipe.delete(ATTEMPTS + conversation)
+            await pipe.execute()
 
     async def _tell(self, conversation: str, message: Outbound, status: str) -> None:
         if message.sender == "staff" and self._on_staff_delivery is not None:
@@ -234,6 +241,19 @@ class Outbox:
         log.warning("delivery dropped", extra={"channel": channel, "reason": reason, "status": status})
         await self._tell(conversation, message, f"{status}: {reason}")
         return True
+
+
+async def _through_outage(write: Callable[[], Awaitable[Any]]) -> None:
+    """Retry a write that must not be lost while Redis restarts or fails over."""
+    deadline = time.monotonic() + OUTAGE_SECONDS
+    while True:
+        try:
+            await write()
+            return
+        except (redis.RedisError, OSError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
 
 
 def dump_messages(messages: list[Outbound]) -> bytes:

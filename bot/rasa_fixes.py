@@ -1,4 +1,4 @@
-"""Three hot spots of Rasa 3.6, made cheap with the same behaviour. Importing this
+"""Four hot spots of Rasa 3.6, made cheap with the same behaviour. Importing this
 module applies them (bot/agent.py does, before the model loads).
 
 Measured on a turn through our stack (docs/benchmarks.md): together they were
@@ -20,6 +20,11 @@ close to half the CPU a conversation costs.
   after the nodes it needs; here that is done directly, depth first, with the
   minimal graph worked out once per set of targets: the same calls, the same
   results, the same errors (``GraphRunError`` for a ``RuntimeError``).
+- ``DialogueStateTracker.applied_events`` replays the whole conversation each time
+  it is asked, three or more times per predicted action. Its answer depends only on
+  the events, which a tracker only appends to: it is kept with the tracker and
+  worked out again when the events change (another list, another length or another
+  last event). Callers get their own copy of the list, as before.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from rasa.engine.exceptions import GraphRunError
 from rasa.engine.graph import GraphSchema
 from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.shared.core.events import Event
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.utils.common import all_subclasses
 
 __all__: list[str] = []
@@ -93,6 +99,19 @@ def _run_in_order(self: DaskGraphRunner, inputs: dict[str, Any] | None = None,
         raise GraphRunError("Error running runner.") from exc
 
 
+_applied_with_rasa = DialogueStateTracker.applied_events
+
+
+def _applied_events(self: DialogueStateTracker) -> list[Event]:
+    events = self.events
+    key = (id(events), len(events), id(events[-1]) if events else 0)
+    kept = self.__dict__.get("_applied_events")
+    if kept is None or kept[0] != key:
+        kept = self.__dict__["_applied_events"] = (key, _applied_with_rasa(self))
+    return list(kept[1])
+
+
 RemoteAction._validate_action_result = _validate_action_result
+DialogueStateTracker.applied_events = _applied_events
 DaskGraphRunner.run = _run_in_order
 Event.resolve_by_type = staticmethod(_resolve_by_type)
