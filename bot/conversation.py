@@ -81,7 +81,7 @@ _PENDING, _DONE = b"pending", b"done"
 _LEASE_SECONDS = 6.0
 # An inline answer (SMS TwiML) is kept, sealed, for the provider's retry of a request
 # whose response was lost: minutes, not days, since it may carry a receipt code.
-ANSWER = "answer:"
+_ANSWER = "answer:"
 _ANSWER_SECONDS = 600
 _LOCK_POLL_SECONDS = 0.02
 _SEEN_SECONDS = 3 * 86400  # providers retry for at most a day
@@ -134,12 +134,12 @@ class Conversations:
         seen = _seen_key(inbound)
         if seen and not await self._redis.set(seen, _PENDING, nx=True, ex=int(_LEASE_SECONDS)):
             self._metrics.duplicates.labels(inbound.channel).inc()
-            return await self._answered(seen, inline)
+            return await self._answered(conversation, seen, inline)
         try:
             async with (running(self._keep_pending(seen)),
                         self._locks.holding(conversation, _LEASE_SECONDS, _LOCK_POLL_SECONDS)):
                 if seen and await self._redis.get(seen) == _DONE:
-                    return await self._answered(seen, inline)  # answered while this one waited
+                    return await self._answered(conversation, seen, inline)  # answered meanwhile
                 with self._trackers.staging() as staged:
                     self._metrics.messages.labels(inbound.channel).inc()
                     replies, erased = await self._respond(conversation, inbound)
@@ -165,7 +165,7 @@ class Conversations:
                 pipe.set(seen, _DONE, ex=_SEEN_SECONDS)
                 if now:
                     sealed = self._cipher.encrypt(dump_messages(now), seen.encode())
-                    pipe.set(ANSWER + seen, sealed, ex=_ANSWER_SECONDS)
+                    pipe.set(_answer_key(conversation, seen), sealed, ex=_ANSWER_SECONDS)
             await pipe.execute()
 
     async def _keep_pending(self, seen: str | None) -> None:
@@ -175,12 +175,12 @@ class Conversations:
             await asyncio.sleep(_LEASE_SECONDS / 3)
             await self._redis.set(seen, _PENDING, xx=True, ex=int(_LEASE_SECONDS))
 
-    async def _answered(self, seen: str, inline: bool) -> list[Outbound]:
+    async def _answered(self, conversation: str, seen: str, inline: bool) -> list[Outbound]:
         """A delivery seen before: the answer it was given, or a retry-later while
         it is still being answered."""
         if await self._redis.get(seen) != _DONE:
             raise InProgress()
-        answer = await self._redis.get(ANSWER + seen) if inline else None
+        answer = await self._redis.get(_answer_key(conversation, seen)) if inline else None
         return load_messages(self._cipher.decrypt(answer, seen.encode())) if answer else []
 
     async def _respond(self, conversation: str, inbound: Inbound) -> tuple[list[Outbound], bool]:
@@ -343,6 +343,8 @@ class Conversations:
             await self._outbox.forget(conversation)
             await self._redis.delete(OPTIONS + conversation, LANGUAGE + conversation, SLOWED + conversation,
                                      self._limiter.key(_conversation_bucket(conversation)))
+            async for answer in self._redis.scan_iter(match=f"{_ANSWER}{conversation}:*", count=1000):
+                await self._redis.delete(answer)
         self._metrics.erasures.labels(inbound.channel).inc()
         return [self._response("utter_erased", language, inbound.channel)]
 
@@ -424,6 +426,10 @@ def _conversation_bucket(conversation: str) -> Bucket:
 def _overrides(reading: Detection, text: str) -> bool:
     """A long message, surely in another language, outweighs an earlier reading."""
     return reading.score >= _SWITCH_SCORE and len(text.split()) >= _SWITCH_WORDS
+
+
+def _answer_key(conversation: str, seen: str) -> str:
+    return f"{_ANSWER}{conversation}:{seen.rsplit(':', 1)[1]}"
 
 
 def _seen_key(inbound: Inbound) -> str | None:

@@ -219,3 +219,23 @@ async def test_no_phone_number_in_redis_or_logs(server: RunningServer, phone: Ph
     digits = phone.number.lstrip("+").encode()
     assert digits not in dumped and b"Marisol" not in dumped
     assert phone.number.lstrip("+") not in server.logs() and "Marisol" not in server.logs()
+
+
+async def test_deleting_erases_the_answers_kept_for_twilios_retries(server: RunningServer,
+                                                                   phone: Phone) -> None:
+    hello, delete = twilio_form(phone.number, "hello"), twilio_form(phone.number, "delete")
+    conversation = server.conversation("sms", phone.number)
+
+    def kept(form: dict[str, str]) -> bool:
+        key = f"answer:{conversation}:{hashlib.sha256(form['MessageSid'].encode()).hexdigest()}"
+        client = redis.Redis(unix_socket_path=str(server.redis_socket))
+        try:
+            return bool(client.exists(key))
+        finally:
+            client.close()
+
+    await phone.deliver(hello)
+    assert kept(hello)  # sealed, for ten minutes: it may hold a receipt code
+    (confirmation,) = await phone.deliver(delete)
+    assert "deleted" in confirmation
+    assert not kept(hello) and kept(delete)  # only the confirmation, which says nothing
