@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import platform
 import re
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -273,6 +274,10 @@ def telegram_turn(session: aiohttp.ClientSession, url: str, providers: Providers
     return turn
 
 
+# Deliveries made again, by reason: what a fault cost the providers.
+REDELIVERIES: Counter[str] = Counter()
+
+
 async def deliver(session: aiohttp.ClientSession, url: str, body: Any, headers: dict[str, str]) -> str:
     """POST until the server takes it: a provider's retry on a broken connection or a 503."""
     while True:
@@ -283,6 +288,7 @@ async def deliver(session: aiohttp.ClientSession, url: str, body: Any, headers: 
                 if response.status == 200:
                     return text
                 assert response.status == 503, (response.status, text)
+                REDELIVERIES[json.loads(text)["error"]] += 1
         except aiohttp.ClientError:
-            pass
+            REDELIVERIES["connection lost"] += 1
         await asyncio.sleep(0.5)
