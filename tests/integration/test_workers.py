@@ -115,3 +115,15 @@ async def test_a_killed_worker_loses_and_repeats_nothing(workers: RunningServer)
         assert all(replies[phone.number])  # every message got its answer
     eventually(lambda: len(worker_pids(workers)) == 2)  # started again
     assert victim not in worker_pids(workers)
+
+
+async def test_a_burst_from_one_person_is_one_turn_each_across_workers(workers: RunningServer) -> None:
+    """Five texts sent at once land on both workers; the conversation's lock takes them
+    one at a time, so each is one turn and none overwrites another's."""
+    phone = Phone(workers)
+    await phone.text("hello")
+    burst = [f"message number {n}" for n in range(5)]
+    answers = await asyncio.gather(*(phone.text(text) for text in burst))
+    assert all(answers)
+    said = workers.said("sms", phone.number)
+    assert said[0] == "hello" and sorted(said[1:]) == sorted(burst)
