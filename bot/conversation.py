@@ -144,7 +144,10 @@ class Conversations:
                     self._metrics.messages.labels(inbound.channel).inc()
                     replies, erased = await self._respond(conversation, inbound)
                     now = replies if inline or erased else []
-                    await self._commit(conversation, inbound.channel, staged, replies, now, seen)
+                    # Kept for a retry where the answer goes back in the response (SMS),
+                    # never after an erasure: nothing of the conversation may remain.
+                    await self._commit(conversation, inbound.channel, staged, replies, now, seen,
+                                       inline_answer=bool(inline and now and not erased))
         except BaseException:
             if seen and await self._redis.get(seen) == _PENDING:
                 await self._redis.delete(seen)  # not answered: the provider's retry must be
@@ -154,7 +157,8 @@ class Conversations:
         return now
 
     async def _commit(self, conversation: str, channel: str, staged: Staged,
-                      replies: list[Outbound], now: list[Outbound], seen: str | None) -> None:
+                      replies: list[Outbound], now: list[Outbound], seen: str | None,
+                      inline_answer: bool) -> None:
         """One transaction: the trackers the turn saved, the replies not sent ``now``
         (queued), and the mark (and inline answer) a retried delivery will get."""
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -163,7 +167,7 @@ class Conversations:
                 self._outbox.enqueue_in(pipe, conversation, channel, replies)
             if seen:
                 pipe.set(seen, _DONE, ex=_SEEN_SECONDS)
-                if now:
+                if inline_answer:
                     sealed = self._cipher.encrypt(dump_messages(now), seen.encode())
                     pipe.set(_answer_key(conversation, seen), sealed, ex=_ANSWER_SECONDS)
             await pipe.execute()

@@ -238,4 +238,4 @@ async def test_deleting_erases_the_answers_kept_for_twilios_retries(server: Runn
     assert kept(hello)  # sealed, for ten minutes: it may hold a receipt code
     (confirmation,) = await phone.deliver(delete)
     assert "deleted" in confirmation
-    assert not kept(hello) and kept(delete)  # only the confirmation, which says nothing
+    assert not kept(hello) and not kept(delete)  # nothing of the conversation is left
