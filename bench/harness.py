@@ -23,10 +23,9 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlparse
+from urllib.parse import urlencode
 
 import aiohttp
-import pyotp
 import redis
 from twilio.request_validator import RequestValidator
 
@@ -37,12 +36,14 @@ from tests.conftest import (
     HOTLINE,
     TELEGRAM_SECRET,
     TWILIO_TOKEN,
+    RunningServer,
     conversation_of,
     free_port,
     provider_environ,
     server_environ,
     told,
     wait_for_banner,
+    worker_pids,
 )
 from tests.fakes import Call, FakeTelegram, FakeTwilio
 from tests.integration.test_sms import messages
@@ -133,15 +134,25 @@ class Hotline:
         if not wait_for_banner(self.process, timeout=300):
             raise SystemExit("hotline run did not start")
         self.workers = workers
+        self.providers = providers
+        self.server = RunningServer(self.url, self.var, self.var / "unused.log", self.process)
+        self._people, self._updates = itertools.count(), itertools.count(10_000_000)
 
     def pids(self) -> list[int]:
         """The processes that serve: the workers, or the one server."""
-        if self.workers == 1:
-            return [self.process.pid]
-        parent = self.process.pid
-        children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-        return sorted(int(pid) for pid in children
-                      if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes())
+        return worker_pids(self.process.pid) if self.workers > 1 else [self.process.pid]
+
+    async def someone(self, session: aiohttp.ClientSession, seat: int
+                      ) -> tuple[Turn, aiohttp.ClientWebSocketResponse | None]:
+        """A new person writing on channel ``seat % 3`` (web chat, SMS, Telegram), and
+        the web chat's socket, to close when they are done."""
+        serial = next(self._people)
+        if seat % 3 == 0:
+            ws = await session.ws_connect(self.url.replace("http", "ws") + "/chat/ws")
+            return webchat_turn(ws), ws
+        if seat % 3 == 1:
+            return sms_turn(session, self.url, f"+1415{5_000_000 + serial:07d}"), None
+        return telegram_turn(session, self.url, self.providers, 80_000_000 + serial, self._updates), None
 
     def rss_mb(self) -> list[float]:
         return [rss_mb(pid) for pid in self.pids()]
@@ -165,12 +176,6 @@ class Hotline:
                         conversation_of(self.var, channel, address))
         finally:
             client.close()
-
-    def add_staff(self, name: str) -> pyotp.TOTP:
-        added = subprocess.run([str(HOTLINE), "staff", "add", name, "--role", "supervisor"], env=self.env,
-                               input=f"{name} has a long password\n", capture_output=True, text=True,
-                               check=True, cwd=ROOT)
-        return pyotp.TOTP(parse_qs(urlparse(added.stdout.strip().splitlines()[-1]).query)["secret"][0])
 
     def stop(self) -> None:
         self.process.terminate()

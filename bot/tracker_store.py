@@ -165,9 +165,6 @@ class UrlRedisLockStore(RedisLockStore):
 
         self._change(conversation_id, prune)
 
-    def finish_serving(self, conversation_id: str, ticket_number: int) -> None:
-        self.cleanup(conversation_id, ticket_number)
-
     def cleanup(self, conversation_id: str, ticket_number: int) -> None:
         def done(lock: TicketLock | None) -> _Changed:
             if lock is None:

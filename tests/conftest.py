@@ -200,6 +200,13 @@ class RunningServer:
             client.close()
 
 
+def worker_pids(parent: int) -> list[int]:
+    """The worker processes of ``hotline run --workers`` (not its Redis, not
+    multiprocessing's helpers)."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return sorted(int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes())
+
+
 def conversation_of(var_dir: Path, channel: str, address: str) -> str:
     stored = json.loads((var_dir / "secrets.json").read_text())
     return conversation_id(base64.b64decode(stored["pseudonym_key"]), channel, address)

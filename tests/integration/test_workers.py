@@ -6,13 +6,20 @@ import asyncio
 import os
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 import redis
 
-from tests.conftest import RunningServer, Settings, add_staff, eventually, start_server, stop_server
+from tests.conftest import (
+    RunningServer,
+    Settings,
+    add_staff,
+    eventually,
+    start_server,
+    stop_server,
+    worker_pids,
+)
 from tests.console.test_console_api import Staff, _next_event
 from tests.fakes import FakeTelegram, FakeTwilio
 from tests.integration.test_sms import Phone, messages, sign, twilio_form
@@ -30,14 +37,6 @@ def workers(tmp_path_factory: pytest.TempPathFactory, model_settings: Settings, 
     stop_server(running)
 
 
-def worker_pids(server: RunningServer) -> set[int]:
-    """The server's worker processes (not its Redis, not multiprocessing's helpers)."""
-    parent = server.process.pid
-    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-    return {int(pid) for pid in children
-            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()}
-
-
 def holders(server: RunningServer) -> set[bytes]:
     """The processes holding open web chat pages."""
     client = redis.Redis(unix_socket_path=str(server.redis_socket))
@@ -49,7 +48,7 @@ def holders(server: RunningServer) -> set[bytes]:
 
 async def test_two_workers_answer_on_one_port(workers: RunningServer) -> None:
     assert "Hotline is running (2 workers)." in workers.banner
-    assert len(worker_pids(workers)) == 2
+    assert len(worker_pids(workers.process.pid)) == 2
     phone = Phone(workers)
     notice, _ = await phone.text("hello")
     assert "don't need to give your name" in notice
@@ -105,7 +104,7 @@ async def test_a_killed_worker_loses_and_repeats_nothing(workers: RunningServer)
                 replies[phone.number].append(messages(await response.text()))
                 break
 
-    victim = min(worker_pids(workers))
+    victim = min(worker_pids(workers.process.pid))
     talking = asyncio.gather(*(conversation(phone) for phone in phones))
     await asyncio.sleep(1.0)  # mid-conversation
     os.kill(victim, signal.SIGKILL)
@@ -113,8 +112,8 @@ async def test_a_killed_worker_loses_and_repeats_nothing(workers: RunningServer)
     for phone in phones:
         assert workers.said("sms", phone.number) == SCRIPT
         assert all(replies[phone.number])  # every message got its answer
-    eventually(lambda: len(worker_pids(workers)) == 2)  # started again
-    assert victim not in worker_pids(workers)
+    eventually(lambda: len(worker_pids(workers.process.pid)) == 2)  # started again
+    assert victim not in worker_pids(workers.process.pid)
 
 
 async def test_a_burst_from_one_person_is_one_turn_each_across_workers(workers: RunningServer) -> None:
