@@ -47,6 +47,19 @@ def test_unreachable_redis_is_one_line_and_a_non_zero_exit(tmp_path: Path, model
     assert len(lines) == 1 and "Redis at redis://127.0.0.1:1/0 is unreachable" in lines[0]
 
 
+def test_workers_must_be_a_whole_number_and_a_worker_that_cannot_start_stops_the_server(
+        tmp_path: Path, model_settings: Settings) -> None:
+    env = server_environ(tmp_path, HOTLINE_PORT=str(free_port()), REDIS_URL="redis://127.0.0.1:1/0",
+                         HOTLINE_MODEL_DIR=str(model_settings.model_dir))
+    for bad in ("0", "two"):
+        refused = run_hotline(env, "run", "--workers", bad)
+        assert refused.returncode == 2 and "a whole number, 1 or more" in refused.stderr
+    result = run_hotline(env, "run", "--workers", "2")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "Redis at redis://127.0.0.1:1/0 is unreachable" in result.stderr
+    assert "a worker exited while starting" in result.stderr
+
+
 def test_bad_configuration_lists_every_problem(tmp_path: Path) -> None:
     env = server_environ(tmp_path, HOTLINE_PORT="http", REDIS_URL="localhost")
     result = run_hotline(env, "run")
