@@ -8,6 +8,7 @@ No Rasa HTTP server and no action server run: the aiohttp app calls
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -108,5 +109,11 @@ async def agent_ctx(app: web.Application) -> AsyncIterator[None]:
     app[TRACKERS] = tracker_store
     app[LOCKS] = lock_store
     log.info("model loaded", extra={"model": model.name})
+    # The model is half a million objects that live as long as the process. Left to the
+    # collector, each full collection walks them all: a 300 ms pause, every few hundred
+    # turns, for every conversation in flight. Frozen, they are skipped (docs/benchmarks.md).
+    gc.collect()
+    gc.freeze()
     yield
+    gc.unfreeze()  # the model can be freed with the app (tests start many)
     lock_store.close()
