@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import secrets
@@ -127,20 +128,32 @@ class Outbox:
         await self._redis.zrem(DUE, conversation)
 
     async def run(self) -> None:
-        """Deliver due messages until cancelled; a cancelled delivery stays queued."""
+        """Deliver due messages until cancelled; a cancelled delivery stays queued.
+
+        A conversation stays due while it is delivered: it is started once here, and
+        one another process holds is left to it (its lock), until a delivery ends, an
+        enqueue wakes this loop, or the poll interval passes. Looking again at once
+        would spin on the conversations in flight (a tenth of a busy worker's time)."""
         drains: set[asyncio.Task[None]] = set()
+        draining: set[str] = set()
+
+        def done(conversation: str, task: asyncio.Task[None]) -> None:
+            drains.discard(task)
+            draining.discard(conversation)
+            self._slots.release()
+
         try:
             while True:
+                self._wake.clear()  # a wake from now on is seen by the nap below
                 due = await self._redis.zrangebyscore(DUE, "-inf", _now_ms(), start=0, num=50)
-                for raw in due:
+                for conversation in (raw.decode() for raw in due):
+                    if conversation in draining:
+                        continue
                     await self._slots.acquire()
-                    task = asyncio.create_task(self._drain(raw.decode()))
+                    draining.add(conversation)
+                    task = asyncio.create_task(self._drain(conversation))
                     drains.add(task)
-                    task.add_done_callback(drains.discard)
-                    task.add_done_callback(lambda _: self._slots.release())
-                if due:
-                    await asyncio.sleep(0)  # let the drains start before looking again
-                    continue
+                    task.add_done_callback(functools.partial(done, conversation))
                 await self._nap()
         finally:
             for task in drains:
@@ -148,12 +161,11 @@ class Outbox:
             await asyncio.gather(*drains, return_exceptions=True)
 
     async def _nap(self) -> None:
-        """Wait for an enqueue in this process or the poll interval, whichever is first.
+        """Wait for a wake or the poll interval, whichever is first.
 
         Not ``asyncio.wait_for``: on Python 3.10 it can swallow a cancellation that
         arrives as the wait ends (CPython gh-86296), and the worker would never stop.
         """
-        self._wake.clear()
         waiter = asyncio.ensure_future(self._wake.wait())
         try:
             await asyncio.wait({waiter}, timeout=self._poll)
@@ -171,6 +183,7 @@ class Outbox:
             log.error("outbox drain failed", extra={"error": type(exc).__name__})
         finally:
             await _through_outage(lambda: self._release(keys=[LOCK + conversation], args=[token]))
+            self.wake()  # what was enqueued meanwhile is due: look again
 
     async def _deliver_head(self, conversation: str) -> bool:
         """Send the oldest message; True if the next one may follow at once."""

@@ -20,7 +20,8 @@ __all__ = ["CONFIG", "DOMAIN", "fingerprint", "model_path", "train", "training_f
 CONFIG = PROJECT_ROOT / "config.yml"
 DOMAIN = PROJECT_ROOT / "bot" / "domain.yml"
 # Our pipeline components: their code shapes the model as much as the data does.
-COMPONENTS = [PROJECT_ROOT / "bot" / name for name in ("segment.py", "tokenizer.py", "classifier.py")]
+COMPONENTS = [PROJECT_ROOT / "bot" / name
+              for name in ("segment.py", "tokenizer.py", "featurizer.py", "classifier.py")]
 
 
 def training_files() -> list[Path]:
