@@ -6,7 +6,7 @@ Run by `make bench`; writes its sections of docs/benchmarks.md. Measured:
 
 - throughput (turns/s) and turn latency (send → first reply) p50/p95/p99;
 - alert latency: a P1 typed in the web chat → the `opened` event on a logged-in
-  console's WebSocket, 20 of them while the load runs;
+  console's WebSocket, one after another while our timed rounds run;
 - RSS of each server process, and Redis memory per conversation;
 - for the two configs: serving speed and memory on stock Rasa, held-out accuracy
   (the same evaluation as `hotline eval`), training time when trained here.
@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -41,99 +42,163 @@ from bot.training import CONFIG, model_path, train
 from tests.conftest import StaffAccount, add_staff
 
 RASA_INIT = ROOT / "bench" / "rasa-init.yml"
-ALERTS = 20
-ROUNDS = 3  # timed rounds of all the conversations, after one to warm up
+ROUNDS = 5  # timed rounds of all the conversations per side, after one to warm up
+ALERT_GAP_SECONDS = 0.2  # alerts come one by one, among the conversations
 
 
-async def drive(people: Callable[[int], Awaitable[list[Turn]]]) -> tuple[list[float], float]:
-    """A warm-up round (each process's first messages load lazy parts of the model),
-    then ``ROUNDS`` timed rounds; in each, every conversation says the script, a turn
-    after its previous turn's first reply. ``people(r)``: round r's conversations."""
+class Side:
+    """A server under load: its conversations round by round, and what it reports."""
 
-    async def one_round(turns: list[Turn], latencies: list[float]) -> None:
+    name: str
+    conversations: int
+
+    async def people(self, number: int) -> list[Turn]:
+        """Round ``number``'s new conversations."""
+        raise NotImplementedError
+
+    async def ready(self) -> None:
+        """Until it answers."""
+
+    async def after_round(self) -> None:
+        """Close what the round's people left open."""
+
+    async def during(self, stop: asyncio.Event) -> None:
+        """Work measured alongside the timed rounds, until ``stop``."""
+
+    def report(self) -> dict[str, float]:
+        return {}
+
+    async def close(self) -> None:
+        """Stop the server."""
+
+
+class Ours(Side):
+    """`hotline run [--workers N]`, with a logged-in console timing alerts."""
+
+    def __init__(self, session: aiohttp.ClientSession, providers: Providers, conversations: int,
+                 workers: int) -> None:
+        self.name = "ours, 1 process" if workers == 1 else f"ours, {workers} workers"
+        self.session, self.conversations = session, conversations
+        self.hotline = Hotline(providers, workers)
+        self.supervisor: StaffAccount = add_staff(self.hotline.server, "bench", "supervisor")
+        self.memory_before = self.hotline.redis_memory()
+        self.alert_times: list[float] = []
+        self.started_conversations = 0
+        self._sockets: list[aiohttp.ClientWebSocketResponse] = []
+        self._console: aiohttp.ClientWebSocketResponse | None = None
+
+    async def people(self, number: int) -> list[Turn]:
+        turns = []
+        for seat in range(self.conversations):
+            turn, socket = await self.hotline.someone(self.session, seat)
+            turns.append(turn)
+            if socket is not None:
+                self._sockets.append(socket)
+        self.started_conversations += len(turns)
+        return turns
+
+    async def after_round(self) -> None:
+        for socket in self._sockets:
+            await socket.close()
+        self._sockets.clear()
+
+    async def during(self, stop: asyncio.Event) -> None:
+        """P1s from fresh web chats, one at a time, each timed to the console's event."""
+        ws_url = self.hotline.url.replace("http", "ws")
+        if self._console is None:
+            login = await self.session.post(self.hotline.url + "/console/api/login", json={
+                "name": self.supervisor.name, "password": self.supervisor.password,
+                "code": self.supervisor.code()})
+            assert login.status == 200, await login.text()
+            self._console = await self.session.ws_connect(ws_url + "/console/ws")
+        while not stop.is_set():
+            async with self.session.ws_connect(ws_url + "/chat/ws") as chat:
+                started = time.perf_counter()
+                await chat.send_json({"type": "message", "text": DANGER})
+                while True:
+                    event = json.loads((await self._console.receive(timeout=120)).data)
+                    if event["type"] == "opened" and event["priority"] == "P1":
+                        break
+                self.alert_times.append((time.perf_counter() - started) * 1000)
+                self.started_conversations += 1
+                await chat.receive_json(timeout=120)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), ALERT_GAP_SECONDS)
+
+    def report(self) -> dict[str, float]:
+        return {"alert_p50": statistics.median(self.alert_times),
+                "alert_p99": percentile(self.alert_times, 0.99), "alerts": len(self.alert_times),
+                "rss_mb": max(self.hotline.rss_mb()),
+                "redis_kb_per_conversation":
+                    (self.hotline.redis_memory() - self.memory_before) / 1024 / self.started_conversations}
+
+    async def close(self) -> None:
+        if self._console is not None:
+            await self._console.close()
+        self.hotline.stop()
+
+
+class Stock(Side):
+    """`rasa run --enable-api` on a model (REST channel, actions on rasa_sdk's server)."""
+
+    def __init__(self, session: aiohttp.ClientSession, model: Path, conversations: int, name: str) -> None:
+        self.name, self.session, self.conversations = name, session, conversations
+        self.rasa = StockRasa(model)
+
+    async def ready(self) -> None:
+        await self.rasa.ready(self.session)
+
+    async def people(self, number: int) -> list[Turn]:
+        return [self.rasa.turn(self.session, f"{self.name}-{number}-{n}") for n in range(self.conversations)]
+
+    def report(self) -> dict[str, float]:
+        return {"rss_mb": self.rasa.rss_mb()}
+
+    async def close(self) -> None:
+        self.rasa.stop()
+
+
+async def interleaved(sides: list[Side]) -> dict[str, dict[str, float]]:
+    """A warm-up round on each side (each process's first messages load lazy parts of
+    the model), then ``ROUNDS`` timed rounds, the sides taking turns: the machine's
+    speed drifts by a third from one minute to the next, and taking turns lets the
+    drift reach every side alike. In a round every conversation says the script, a
+    turn after its previous turn's first reply."""
+
+    async def one_round(side: Side, number: int, latencies: list[float]) -> float:
+        turns = await side.people(number)
+
         async def conversation(turn: Turn) -> None:
             for text in SCRIPT:
                 started = time.perf_counter()
                 await turn(text)
                 latencies.append((time.perf_counter() - started) * 1000)
 
+        stop = asyncio.Event()
+        alongside = asyncio.create_task(side.during(stop)) if number else None
+        started = time.perf_counter()
         await asyncio.gather(*(conversation(t) for t in turns))
+        seconds = time.perf_counter() - started
+        stop.set()
+        if alongside is not None:
+            await alongside  # its last alert ends before the next side starts
+        await side.after_round()
+        return seconds
 
-    await one_round(await people(0), [])
-    latencies: list[float] = []
-    started = time.perf_counter()
+    for side in sides:
+        await one_round(side, 0, [])
+    latencies: dict[str, list[float]] = {side.name: [] for side in sides}
+    seconds = dict.fromkeys(latencies, 0.0)
     for number in range(1, ROUNDS + 1):
-        await one_round(await people(number), latencies)
-    return latencies, time.perf_counter() - started
+        for side in sides:
+            seconds[side.name] += await one_round(side, number, latencies[side.name])
+    return {name: summary(latencies[name], seconds[name]) for name in latencies}
 
 
 def summary(latencies: list[float], seconds: float) -> dict[str, float]:
     return {"turns": len(latencies), "seconds": seconds, "throughput": len(latencies) / seconds,
             "p50": percentile(latencies, 0.5), "p95": percentile(latencies, 0.95),
             "p99": percentile(latencies, 0.99)}
-
-
-async def alerts(session: aiohttp.ClientSession, hotline: Hotline, supervisor: StaffAccount) -> list[float]:
-    """P1s from fresh web chats, one at a time, timed to the console's event."""
-    login = await session.post(hotline.url + "/console/api/login", json={
-        "name": supervisor.name, "password": supervisor.password, "code": supervisor.code()})
-    assert login.status == 200, await login.text()
-    times: list[float] = []
-    ws_url = hotline.url.replace("http", "ws")
-    async with session.ws_connect(ws_url + "/console/ws") as live:
-        for _ in range(ALERTS):
-            async with session.ws_connect(ws_url + "/chat/ws") as chat:
-                started = time.perf_counter()
-                await chat.send_json({"type": "message", "text": DANGER})
-                while True:
-                    event = json.loads((await live.receive(timeout=120)).data)
-                    if event["type"] == "opened" and event["priority"] == "P1":
-                        break
-                times.append((time.perf_counter() - started) * 1000)
-                await chat.receive_json(timeout=120)
-            await asyncio.sleep(0.2)  # alerts come one by one, among the conversations
-    return times
-
-
-async def ours(conversations: int, workers: int) -> dict[str, float]:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        with Providers() as providers:
-            hotline = Hotline(providers, workers)
-            try:
-                supervisor = add_staff(hotline.server, "bench", "supervisor")
-                memory_before = hotline.redis_memory()
-
-                async def with_alerts(number: int) -> list[Turn]:
-                    if number == 1:  # the alerts run during the timed rounds
-                        alert_task.append(asyncio.create_task(alerts(session, hotline, supervisor)))
-                    return [(await hotline.someone(session, seat))[0] for seat in range(conversations)]
-
-                alert_task: list[asyncio.Task[list[float]]] = []
-                latencies, seconds = await drive(with_alerts)
-                alert_times = await alert_task[0]
-                return {
-                    **summary(latencies, seconds), "workers": workers,
-                    "alert_p50": statistics.median(alert_times), "alert_p99": percentile(alert_times, 0.99),
-                    "rss_mb": max(hotline.rss_mb()),
-                    "redis_kb_per_conversation":
-                        (hotline.redis_memory() - memory_before) / 1024 / (conversations + ALERTS),
-                }
-            finally:
-                hotline.stop()
-
-
-async def stock(model: Path, conversations: int) -> dict[str, float]:
-    rasa = StockRasa(model)
-    try:
-        async with aiohttp.ClientSession() as session:
-            await rasa.ready(session)
-            async def round_of(number: int) -> list[Turn]:
-                return [rasa.turn(session, f"stock-{number}-{n}") for n in range(conversations)]
-
-            latencies, seconds = await drive(round_of)
-        return {**summary(latencies, seconds), "rss_mb": rasa.rss_mb()}
-    finally:
-        rasa.stop()
 
 
 def accuracy(model: Path) -> dict[str, float]:
@@ -159,8 +224,10 @@ def load_section(conversations: int, one: dict[str, float], two: dict[str, float
 
     return "\n".join([
         f"## Load: {conversations} concurrent conversations, {len(SCRIPT)} turns each", "",
-        f"{ROUNDS} timed rounds of {conversations} new conversations ({ROUNDS * conversations * len(SCRIPT)} "
-        "turns) after one round to warm up, for each side.", "",
+        f"For each side, {ROUNDS} timed rounds of {conversations} new conversations "
+        f"({ROUNDS * conversations * len(SCRIPT)} turns) after one round to warm up. All three servers "
+        "are up at once and take their rounds in turn (ours, ours with 2 workers, stock, again), so "
+        "the machine's drift in speed reaches every side alike.", "",
         f"Machine: {machine()}. Command: `make bench` (`bench/load.py --conversations {conversations}`).",
         "Everything on loopback; Twilio and Telegram are the test suite's fake APIs.", "",
         "Ours: `hotline run` and `hotline run --workers 2` — one third web chat (WebSocket), one third",
@@ -178,11 +245,14 @@ def load_section(conversations: int, one: dict[str, float], two: dict[str, float
         row("turn latency p99", "p99", "ms", False),
         row("RSS per process (largest)", "rss_mb", "MB", False), "",
         f"Scale-out: 2 workers give {two['throughput'] / one['throughput']:.2f} x the throughput of one.", "",
-        f"Alert latency (a P1 in the web chat → the console's WebSocket event, {ALERTS} P1s during the "
-        f"load): 1 process p50 {one['alert_p50']:.1f} ms, p99 {one['alert_p99']:.1f} ms; 2 workers p50 "
-        f"{two['alert_p50']:.1f} ms, p99 {two['alert_p99']:.1f} ms.", "",
-        f"Redis memory per conversation (2 workers, {conversations} + {ALERTS}, with cases): "
-        f"{two['redis_kb_per_conversation']:.1f} KB.",
+        "Alert latency (a P1 typed in a new web chat → the `opened` event on a logged-in console's "
+        "WebSocket; one after another, 0.2 s apart, while the side's timed rounds run): "
+        f"1 process p50 {one['alert_p50']:.1f} ms, p99 {one['alert_p99']:.1f} ms "
+        f"({one['alerts']:.0f} alerts); 2 workers p50 {two['alert_p50']:.1f} ms, "
+        f"p99 {two['alert_p99']:.1f} ms ({two['alerts']:.0f} alerts).",
+        "",
+        "Redis memory per conversation (2 workers; every conversation the side started, alerts included, "
+        f"most of them with a case): {two['redis_kb_per_conversation']:.1f} KB.",
     ])
 
 
@@ -206,8 +276,9 @@ def configs_section(conversations: int, ours_speed: dict[str, float], init_speed
     return "\n".join([
         "## Our config against `rasa init`'s, same data", "",
         "Both models are trained from the same domain and the same 25,000 examples in 12 languages and",
-        "served the same way (stock `rasa run --enable-api`), so only the config differs. `rasa init`'s",
-        "is `bench/rasa-init.yml` (DIET, TED, UnexpecTED, ResponseSelector) with 2 epochs instead of 100:",
+        "served the same way (stock `rasa run --enable-api`, both up at once, taking rounds in turn), so",
+        "only the config differs. `rasa init`'s is `bench/rasa-init.yml` (DIET, TED, UnexpecTED,",
+        "ResponseSelector) with 2 epochs instead of 100:",
         "DIET takes ~6 minutes an epoch on these examples here, so 100 would be ~10 hours. Epochs do not",
         "change serving cost; its accuracy below is a lower bound. Accuracy is `hotline eval`'s.", "",
         "| measure | ours (`config.yml`) | `rasa init` (`bench/rasa-init.yml`) |", "| --- | --- | --- |",
@@ -216,22 +287,45 @@ def configs_section(conversations: int, ours_speed: dict[str, float], init_speed
     ])
 
 
+async def side_by_side(make: list[Callable[[aiohttp.ClientSession, Providers], Side]]
+                       ) -> list[dict[str, float]]:
+    """The sides, all up at once, taking turns; each one's speed and report."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        with Providers() as providers:
+            sides: list[Side] = []
+            try:
+                for side in make:
+                    sides.append(side(session, providers))
+                for side in sides:
+                    await side.ready()
+                speeds = await interleaved(sides)
+                return [{**speeds[side.name], **side.report()} for side in sides]
+            finally:
+                for side in sides:
+                    await side.close()
+
+
 async def run(conversations: int) -> None:
-    one = await ours(conversations, workers=1)
-    two = await ours(conversations, workers=2)
     settings = load_settings({"HOTLINE_MODEL_DIR": str(ROOT / "models")})
     ours_model = model_path(settings, CONFIG)
-    them = await stock(ours_model, conversations)
+    one, two, them = await side_by_side([
+        lambda session, providers: Ours(session, providers, conversations, workers=1),
+        lambda session, providers: Ours(session, providers, conversations, workers=2),
+        lambda session, _: Stock(session, ours_model, conversations, "stock Rasa"),
+    ])
     write_section("load", load_section(conversations, one, two, them))
     started = time.perf_counter()
     init_model, how = await asyncio.to_thread(train, settings, RASA_INIT)
     trained = (f"`rasa init`'s trained here in {time.perf_counter() - started:.0f} s" if how == "trained"
                else f"`rasa init`'s model {how} (trained before from the same files)")
-    init_speed = await stock(init_model, conversations)
+    ours_speed, init_speed = await side_by_side([
+        lambda session, _: Stock(session, ours_model, conversations, "config.yml"),
+        lambda session, _: Stock(session, init_model, conversations, "rasa init"),
+    ])
     ours_accuracy = await asyncio.to_thread(accuracy, ours_model)
     init_accuracy = await asyncio.to_thread(accuracy, init_model)
-    write_section("configs", configs_section(conversations, them, init_speed, ours_accuracy, init_accuracy,
-                                             trained))
+    write_section("configs", configs_section(conversations, ours_speed, init_speed, ours_accuracy,
+                                             init_accuracy, trained))
     print((ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8"))
 
 
