@@ -102,7 +102,7 @@ async def agent_ctx(app: web.Application) -> AsyncIterator[None]:
     tracker_store = EncryptedRedisTrackerStore(
         None, app[REDIS], app[SERVER_KEYS].cipher(), settings.tracker_ttl_seconds
     )
-    lock_store = UrlRedisLockStore(app[REDIS_CONNECTION].url)
+    lock_store = UrlRedisLockStore(app[REDIS_CONNECTION].url, app[REDIS])
     app[RESPONSES] = Responses.load()
     app[LANGUAGES] = await asyncio.to_thread(Languages.load)
     app[AGENT] = await load_agent(model, tracker_store, lock_store, app[RESPONSES])

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextvars import ContextVar
-from typing import cast
 
 import redis
-from rasa.core.lock import TicketLock
 from rasa.core.lock_store import (
     DEFAULT_SOCKET_TIMEOUT_IN_SECONDS,
     LOCK_LIFETIME,
@@ -29,6 +26,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.exceptions import RedisError
 
 from bot.background import running
 from bot.crypto import Cipher
@@ -119,91 +117,125 @@ class UrlRedisLockStore(RedisLockStore):
 
     Rasa changes a lock by reading it, changing it and writing it back: two processes
     doing that at once can be handed the same ticket (and both run the conversation)
-    or erase each other's. Here each change is one optimistic transaction (WATCH,
-    MULTI), retried when another process changed the lock in between.
+    or erase each other's. Here each change is one Lua script (:data:`_TICKETS`),
+    atomic in Redis, on the lock as Rasa stores it.
 
-    :meth:`holding` keeps its ticket alive while the holder runs, so a ticket lives
-    ``lifetime`` seconds after its process last showed life: a slow turn keeps the
-    conversation, a killed process lets it go within ``lifetime``.
+    :meth:`holding` is what a message uses, on the server's asyncio client: a ticket,
+    the wait for its turn, the ticket kept alive meanwhile, and its return, in three
+    round trips when no one is ahead. Its ticket lives ``lifetime`` seconds after its
+    process last showed life: a slow turn keeps the conversation, a killed process
+    lets it go within ``lifetime``. Rasa's own interface (``issue_ticket``,
+    ``cleanup``…) runs the same script, blocking.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, client: Redis) -> None:
         self.red = redis.StrictRedis.from_url(url, socket_timeout=DEFAULT_SOCKET_TIMEOUT_IN_SECONDS)
         self.key_prefix = "lock:"
         LockStore.__init__(self)
+        self._client = client
+        self._script = client.register_script(_TICKETS)
+        self._blocking_script = self.red.register_script(_TICKETS)
 
-    def _change(self, conversation_id: str, change: Callable[[TicketLock | None], _Changed]) -> int:
-        key = self.key_prefix + conversation_id
+    def _arguments(self, change: str, conversation_id: str, ticket: int, lifetime: float
+                   ) -> tuple[list[str], list[str | float]]:
+        return [self.key_prefix + conversation_id], [change, repr(time.time()), conversation_id, ticket,
+                                                     lifetime]
 
-        def transaction(pipe: redis.client.Pipeline) -> int:
-            raw = cast("bytes | None", pipe.get(key))  # watching: answered at once
-            lock, result = change(TicketLock.from_dict(json.loads(raw)) if raw else None)
-            pipe.multi()
-            if lock is None:
-                pipe.delete(key)
-            else:
-                pipe.set(key, lock.dumps())
-            return result
-
+    async def _change(self, change: str, conversation_id: str, ticket: int = -1, lifetime: float = 0
+                      ) -> int:
+        keys, args = self._arguments(change, conversation_id, ticket, lifetime)
         try:
-            return int(self.red.transaction(transaction, key, value_from_callable=True))
+            return int(await self._script(keys=keys, args=args))
+        except RedisError as exc:
+            raise LockError(f"the conversation's lock is unavailable: {type(exc).__name__}") from exc
+
+    def _change_blocking(self, change: str, conversation_id: str, ticket: int = -1, lifetime: float = 0
+                         ) -> int:
+        keys, args = self._arguments(change, conversation_id, ticket, lifetime)
+        try:
+            return int(self._blocking_script(keys=keys, args=args))
         except redis.RedisError as exc:
             raise LockError(f"the conversation's lock is unavailable: {type(exc).__name__}") from exc
 
     def issue_ticket(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME) -> int:
-        def issue(lock: TicketLock | None) -> _Changed:
-            lock = lock or TicketLock(conversation_id)
-            return lock, lock.issue_ticket(lock_lifetime)
-
-        return self._change(conversation_id, issue)
+        return self._change_blocking("issue", conversation_id, lifetime=lock_lifetime)
 
     def update_lock(self, conversation_id: str) -> None:
-        def prune(lock: TicketLock | None) -> _Changed:
-            if lock is not None:
-                lock.remove_expired_tickets()
-            return lock, 0
-
-        self._change(conversation_id, prune)
+        self._change_blocking("prune", conversation_id)
 
     def cleanup(self, conversation_id: str, ticket_number: int) -> None:
-        def done(lock: TicketLock | None) -> _Changed:
-            if lock is None:
-                return None, 0
-            lock.remove_ticket_for(ticket_number)
-            return (lock if lock.is_someone_waiting() else None), 0
-
-        self._change(conversation_id, done)
-
-    def extend(self, conversation_id: str, ticket_number: int, lifetime: float) -> None:
-        def extend(lock: TicketLock | None) -> _Changed:
-            for ticket in lock.tickets if lock is not None else ():
-                if ticket.number == ticket_number:
-                    ticket.expires = time.time() + lifetime
-            return lock, 0
-
-        self._change(conversation_id, extend)
+        self._change_blocking("done", conversation_id, ticket_number)
 
     @contextlib.asynccontextmanager
     async def holding(self, conversation_id: str, lifetime: float, poll_seconds: float
                       ) -> AsyncIterator[None]:
         """Wait for the conversation's turn (tickets are served in the order taken),
         hold it while the block runs, and keep the ticket alive meanwhile."""
-        ticket = self.issue_ticket(conversation_id, lifetime)
+        ticket = await self._change("issue", conversation_id, lifetime=lifetime)
 
         async def keep_alive() -> None:
             while True:
                 await asyncio.sleep(lifetime / 3)
-                self.extend(conversation_id, ticket, lifetime)
+                await self._change("extend", conversation_id, ticket, lifetime)
 
         try:
             async with running(keep_alive()):
-                await self._acquire_lock(conversation_id, ticket, poll_seconds)
+                while (serving := await self._change("serving", conversation_id)) != ticket:
+                    if serving < 0:  # every ticket expired, this one too
+                        raise LockError(f"the lock of {conversation_id} expired while waiting")
+                    await asyncio.sleep(poll_seconds)
                 yield
         finally:
-            self.cleanup(conversation_id, ticket)
+            await self._change("done", conversation_id, ticket)
 
     def close(self) -> None:
         self.red.close()
 
 
-_Changed = tuple["TicketLock | None", int]  # the lock to store (None: delete it), the result
+# One change to a conversation's ticket lock, kept as Rasa's TicketLock keeps it:
+# {"conversation_id": …, "tickets": ["{\"number\": n, \"expires\": t}", …]}.
+# ARGV: the change ("issue", "serving", "extend", "done" or "prune"), the time now, the
+# conversation, a ticket, a lifetime. As in Rasa,
+# expired tickets are dropped first, a new ticket follows the last one (0 if none),
+# and the lock is deleted when no ticket is left. Returns the new ticket ("issue"),
+# the ticket now served or -1 without a lock ("serving"), or 0.
+_TICKETS = """
+local change, now = ARGV[1], tonumber(ARGV[2])
+local raw = redis.call('GET', KEYS[1])
+if not raw and change ~= 'issue' then
+  return -1
+end
+local tickets, expired = {}, false
+if raw then
+  for _, encoded in ipairs(cjson.decode(raw).tickets) do
+    local ticket = cjson.decode(encoded)
+    if ticket.expires >= now then tickets[#tickets + 1] = ticket else expired = true end
+  end
+end
+local result = 0
+if change == 'issue' then
+  result = tickets[#tickets] and tickets[#tickets].number + 1 or 0
+  tickets[#tickets + 1] = {number = result, expires = now + tonumber(ARGV[5])}
+elseif change == 'serving' then
+  result = tickets[1] and tickets[1].number or -1
+  if not expired then return result end  -- nothing changed: nothing to write
+elseif change == 'extend' then
+  for _, ticket in ipairs(tickets) do
+    if ticket.number == tonumber(ARGV[4]) then ticket.expires = now + tonumber(ARGV[5]) end
+  end
+elseif change == 'done' then
+  local kept = {}
+  for _, ticket in ipairs(tickets) do
+    if ticket.number ~= tonumber(ARGV[4]) then kept[#kept + 1] = ticket end
+  end
+  tickets = kept
+end
+if #tickets == 0 then
+  redis.call('DEL', KEYS[1])
+  return result
+end
+local encoded = {}
+for i, ticket in ipairs(tickets) do encoded[i] = cjson.encode(ticket) end
+redis.call('SET', KEYS[1], cjson.encode({conversation_id = ARGV[3], tickets = encoded}))
+return result
+"""

@@ -94,7 +94,7 @@ def test_tickets_taken_at_once_by_many_processes_are_all_different(settings: Set
     """Rasa's own store reads, changes and writes the lock back: two processes could
     be given the same ticket and both run the conversation at once."""
     assert settings.redis_url is not None
-    stores = [UrlRedisLockStore(settings.redis_url) for _ in range(8)]
+    stores = [UrlRedisLockStore(settings.redis_url, Redis.from_url(settings.redis_url)) for _ in range(8)]
     with ThreadPoolExecutor(len(stores)) as pool:
         tickets = list(pool.map(lambda s: [s.issue_ticket("sms:busy", 60) for _ in range(25)], stores))
     taken = [t for batch in tickets for t in batch]
@@ -109,7 +109,8 @@ def test_tickets_taken_at_once_by_many_processes_are_all_different(settings: Set
 
 async def test_a_holder_keeps_the_conversation_and_a_dead_one_lets_it_go(settings: Settings) -> None:
     assert settings.redis_url is not None
-    locks = UrlRedisLockStore(settings.redis_url)
+    client = Redis.from_url(settings.redis_url)
+    locks = UrlRedisLockStore(settings.redis_url, client)
     order: list[str] = []
     release = asyncio.Event()
 
@@ -134,3 +135,4 @@ async def test_a_holder_keeps_the_conversation_and_a_dead_one_lets_it_go(setting
         order.append("after the dead one")
     assert order[-1] == "after the dead one"
     locks.close()
+    await client.close(close_connection_pool=True)
