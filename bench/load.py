@@ -294,8 +294,8 @@ async def side_by_side(make: list[Callable[[aiohttp.ClientSession, Providers], S
         with Providers() as providers:
             sides: list[Side] = []
             try:
-                for side in make:
-                    sides.append(side(session, providers))
+                for start in make:
+                    sides.append(start(session, providers))
                 for side in sides:
                     await side.ready()
                 speeds = await interleaved(sides)
