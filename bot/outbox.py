@@ -134,12 +134,10 @@ class Outbox:
         one another process holds is left to it (its lock), until a delivery ends, an
         enqueue wakes this loop, or the poll interval passes. Looking again at once
         would spin on the conversations in flight (a tenth of a busy worker's time)."""
-        drains: set[asyncio.Task[None]] = set()
-        draining: set[str] = set()
+        drains: dict[str, asyncio.Task[None]] = {}  # by conversation
 
-        def done(conversation: str, task: asyncio.Task[None]) -> None:
-            drains.discard(task)
-            draining.discard(conversation)
+        def done(conversation: str, _: asyncio.Task[None]) -> None:
+            del drains[conversation]
             self._slots.release()
 
         try:
@@ -147,18 +145,16 @@ class Outbox:
                 self._wake.clear()  # a wake from now on is seen by the nap below
                 due = await self._redis.zrangebyscore(DUE, "-inf", _now_ms(), start=0, num=50)
                 for conversation in (raw.decode() for raw in due):
-                    if conversation in draining:
+                    if conversation in drains:
                         continue
                     await self._slots.acquire()
-                    draining.add(conversation)
-                    task = asyncio.create_task(self._drain(conversation))
-                    drains.add(task)
-                    task.add_done_callback(functools.partial(done, conversation))
+                    drains[conversation] = asyncio.create_task(self._drain(conversation))
+                    drains[conversation].add_done_callback(functools.partial(done, conversation))
                 await self._nap()
         finally:
-            for task in drains:
+            for task in drains.values():
                 task.cancel()
-            await asyncio.gather(*drains, return_exceptions=True)
+            await asyncio.gather(*drains.values(), return_exceptions=True)
 
     async def _nap(self) -> None:
         """Wait for a wake or the poll interval, whichever is first.

@@ -132,7 +132,6 @@ class UrlRedisLockStore(RedisLockStore):
         self.red = redis.StrictRedis.from_url(url, socket_timeout=DEFAULT_SOCKET_TIMEOUT_IN_SECONDS)
         self.key_prefix = "lock:"
         LockStore.__init__(self)
-        self._client = client
         self._script = client.register_script(_TICKETS)
         self._blocking_script = self.red.register_script(_TICKETS)
 
@@ -144,18 +143,14 @@ class UrlRedisLockStore(RedisLockStore):
     async def _change(self, change: str, conversation_id: str, ticket: int = -1, lifetime: float = 0
                       ) -> int:
         keys, args = self._arguments(change, conversation_id, ticket, lifetime)
-        try:
+        with _unavailable():
             return int(await self._script(keys=keys, args=args))
-        except RedisError as exc:
-            raise LockError(f"the conversation's lock is unavailable: {type(exc).__name__}") from exc
 
     def _change_blocking(self, change: str, conversation_id: str, ticket: int = -1, lifetime: float = 0
                          ) -> int:
         keys, args = self._arguments(change, conversation_id, ticket, lifetime)
-        try:
+        with _unavailable():
             return int(self._blocking_script(keys=keys, args=args))
-        except redis.RedisError as exc:
-            raise LockError(f"the conversation's lock is unavailable: {type(exc).__name__}") from exc
 
     def issue_ticket(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME) -> int:
         return self._change_blocking("issue", conversation_id, lifetime=lock_lifetime)
@@ -192,13 +187,22 @@ class UrlRedisLockStore(RedisLockStore):
         self.red.close()
 
 
+@contextlib.contextmanager
+def _unavailable() -> Iterator[None]:
+    """Redis trouble while changing a lock, as the lock error callers handle."""
+    try:
+        yield
+    except RedisError as exc:
+        raise LockError(f"the conversation's lock is unavailable: {type(exc).__name__}") from exc
+
+
 # One change to a conversation's ticket lock, kept as Rasa's TicketLock keeps it:
 # {"conversation_id": …, "tickets": ["{\"number\": n, \"expires\": t}", …]}.
 # ARGV: the change ("issue", "serving", "extend", "done" or "prune"), the time now, the
-# conversation, a ticket, a lifetime. As in Rasa,
-# expired tickets are dropped first, a new ticket follows the last one (0 if none),
-# and the lock is deleted when no ticket is left. Returns the new ticket ("issue"),
-# the ticket now served or -1 without a lock ("serving"), or 0.
+# conversation, a ticket, a lifetime. As in Rasa, expired tickets are dropped first, a
+# new ticket follows the last one (0 if none), and the lock is deleted when no ticket is
+# left. Returns the new ticket ("issue"), the ticket now served or -1 without a lock
+# ("serving"), or 0.
 _TICKETS = """
 local change, now = ARGV[1], tonumber(ARGV[2])
 local raw = redis.call('GET', KEYS[1])
