@@ -177,7 +177,7 @@ class UrlRedisLockStore(RedisLockStore):
             async with running(keep_alive()):
                 while (serving := await self._change("serving", conversation_id)) != ticket:
                     if serving < 0:  # every ticket expired, this one too
-                        raise LockError(f"the lock of {conversation_id} expired while waiting")
+                        raise LockError("the conversation's lock expired while waiting")
                     await asyncio.sleep(poll_seconds)
                 yield
         finally:
