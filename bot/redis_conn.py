@@ -16,7 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from aiohttp import web
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.connection import AbstractConnection
 
 from bot.keys import REDIS, REDIS_CONNECTION, SETTINGS
 from bot.settings import Settings
@@ -27,6 +28,46 @@ log = logging.getLogger(__name__)
 
 EMBEDDED_SOCKET = "redis.sock"
 EMBEDDED_DB = "redis.rdb"
+
+
+class _DirectWrites(AbstractConnection):
+    """Commands written straight to the socket, timed only when they must wait.
+
+    redis-py 4.6 wraps every write in ``asyncio.wait_for``: on Python 3.10 a new task
+    and two more turns of the event loop for each of a turn's ~18 round trips; writing
+    directly gave 2 workers 5% more turns a second. A write waits only when the socket's
+    buffer is full (a Redis that stopped reading); that wait keeps ``socket_timeout``.
+    Anything unusual (not yet connected, a closing socket, health checks) takes
+    redis-py's own path."""
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        writer: asyncio.StreamWriter | None = self._writer  # type: ignore[attr-defined]  # in its __slots__
+        if (writer is None or not self.is_connected or writer.transport.is_closing()
+                or isinstance(command, (str, bytes)) or self.health_check_interval):
+            return await super().send_packed_command(command, check_health)
+        try:
+            writer.writelines(command)
+            if writer.transport.get_write_buffer_size() > writer.transport.get_write_buffer_limits()[1]:
+                await asyncio.wait_for(writer.drain(), self.socket_timeout)
+        except asyncio.TimeoutError:
+            writer.transport.abort()  # close() would wait for the unread buffer forever
+            await self.disconnect(nowait=True)
+            raise redis.TimeoutError("Timeout writing to socket") from None
+        except OSError as exc:
+            await self.disconnect(nowait=True)
+            raise redis.ConnectionError(f"Error while writing to socket: {exc}") from exc
+        except BaseException:  # a half-written command leaves the connection unusable
+            await self.disconnect(nowait=True)
+            raise
+
+
+def _client(url: str, timeout: float) -> Redis:
+    """A client for ``url`` whose connections write directly (:class:`_DirectWrites`)."""
+    pool: ConnectionPool = ConnectionPool.from_url(url, socket_timeout=timeout,
+                                                   socket_connect_timeout=timeout)
+    base = pool.connection_class  # TCP, TLS or Unix socket, from the URL's scheme
+    pool.connection_class = type(base.__name__, (_DirectWrites, base), {})
+    return Redis(connection_pool=pool)
 
 
 class RedisUnavailable(Exception):
@@ -72,7 +113,7 @@ def _start_embedded(var_dir: Path) -> tuple[str, object]:
 async def _answers(url: str) -> bool:
     if not Path(url.removeprefix("unix://")).exists():
         return False
-    client = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    client = _client(url, timeout=2)
     try:
         return bool(await client.ping())
     except (redis.RedisError, OSError):
@@ -99,7 +140,7 @@ async def _locate(settings: Settings) -> tuple[str, Any]:
 async def connect(settings: Settings) -> RedisConnection:
     """Open (and for the embedded default, start) Redis, and prove it answers."""
     url, embedded = await _locate(settings)
-    client = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    client = _client(url, timeout=5)
     try:
         await client.ping()
     except (redis.RedisError, OSError) as exc:

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import redis
 
-from bot.redis_conn import RedisUnavailable, connect, safe_url
+from bot.redis_conn import RedisUnavailable, _client, connect, safe_url
 from bot.settings import Settings
 
 
@@ -44,3 +46,29 @@ async def test_unreachable_redis_is_one_clear_error_without_the_password(setting
 def test_safe_url_masks_only_the_password() -> None:
     assert safe_url("redis://user:pw@host:6379/0") == "redis://user:***@host:6379/0"
     assert safe_url("unix:///tmp/r.sock") == "unix:///tmp/r.sock"
+
+
+async def test_a_redis_that_stops_reading_fails_a_write_within_the_timeout(tmp_path: Path) -> None:
+    """Writes skip redis-py's per-command task but keep its timeout where a write can
+    wait: a server that answers once and then reads nothing more."""
+    done, closed = asyncio.Event(), asyncio.Event()
+
+    async def answer_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"PING\r\n")
+        writer.write(b"+PONG\r\n")
+        await done.wait()  # reads nothing more
+        writer.close()
+        closed.set()
+
+    path = tmp_path / "stuck.sock"
+    server = await asyncio.start_unix_server(answer_once, path=str(path))
+    client = _client(f"unix://{path}", timeout=0.5)
+    try:
+        assert await client.ping()
+        with pytest.raises(redis.TimeoutError, match="writing"):
+            await client.set("k", b"x" * 8_000_000)  # more than the socket buffers hold
+    finally:
+        await client.close(close_connection_pool=True)
+        done.set()
+        await closed.wait()
+        server.close()
