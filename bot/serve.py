@@ -48,8 +48,8 @@ async def serve(settings: Settings, sock: socket.socket, ready: Callable[[], Non
     for sig in (signal.SIGINT, signal.SIGTERM):  # before the banner: a stop is never lost
         loop.add_signal_handler(sig, stop.set)
     runner = web.AppRunner(create_app(settings), access_log_class=AccessLogger, handle_signals=False)
-    await runner.setup()
     try:
+        await runner.setup()  # if the app fails to start, what did start (Redis) stops below
         await web.SockSite(runner, sock).start()
         if ready is None:
             print(_BANNER.format(workers="", url=settings.base_url), flush=True)

@@ -74,6 +74,7 @@ def test_a_stale_model_is_refused(tmp_path: Path) -> None:
     result = run_hotline(env, "run")
     assert result.returncode == 1
     assert "no model trained from the current data" in result.stderr and "hotline train" in result.stderr
+    assert not (tmp_path / "var" / "redis.sock").exists()  # the Redis it started stopped with it
 
 
 def test_train_is_a_no_op_when_nothing_changed(model_settings: Settings) -> None:
