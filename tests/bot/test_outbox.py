@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -33,6 +34,26 @@ class Rig:
     telegram: Telegram
 
 
+@contextlib.asynccontextmanager
+async def _running_outbox(client: Redis, fake_twilio: FakeTwilio, fake_telegram: FakeTelegram
+                          ) -> AsyncIterator[Rig]:
+    """An outbox on ``client`` with the real Twilio and Telegram clients, running as the
+    server runs it (started again when Redis fails under it)."""
+    cipher = Cipher({"k1": b"\x03" * 32}, "k1")
+    addresses = AddressBook(client, cipher, 3600)
+    sms = Sms(TWILIO_SID, Secret(TWILIO_TOKEN), "MG" + "1" * 32, "http://127.0.0.1", fake_twilio.url)
+    telegram = Telegram(Secret(TELEGRAM_TOKEN), None, fake_telegram.url)
+    metrics = Metrics()
+    outbox = Outbox(client, cipher, addresses, {"sms": sms, "telegram": telegram}, metrics, 3600,
+                    poll_seconds=0.05)
+    try:
+        async with running(resilient("outbox", outbox.run)):
+            yield Rig(outbox, addresses, client, metrics, sms, telegram)
+    finally:
+        await sms.close()
+        await telegram.close()
+
+
 @pytest.fixture
 async def rig(settings: Settings, fake_twilio: FakeTwilio, fake_telegram: FakeTelegram
               ) -> AsyncIterator[Rig]:
@@ -41,17 +62,8 @@ async def rig(settings: Settings, fake_twilio: FakeTwilio, fake_telegram: FakeTe
     assert settings.redis_url is not None
     client = Redis.from_url(settings.redis_url)
     await client.flushdb()
-    cipher = Cipher({"k1": b"\x03" * 32}, "k1")
-    addresses = AddressBook(client, cipher, 3600)
-    sms = Sms(TWILIO_SID, Secret(TWILIO_TOKEN), "MG" + "1" * 32, "http://127.0.0.1", fake_twilio.url)
-    telegram = Telegram(Secret(TELEGRAM_TOKEN), None, fake_telegram.url)
-    metrics = Metrics()
-    outbox = Outbox(client, cipher, addresses, {"sms": sms, "telegram": telegram}, metrics, 3600,
-                    poll_seconds=0.05)
-    async with running(outbox.run()):
-        yield Rig(outbox, addresses, client, metrics, sms, telegram)
-    await sms.close()
-    await telegram.close()
+    async with _running_outbox(client, fake_twilio, fake_telegram) as running_rig:
+        yield running_rig
     await client.close(close_connection_pool=True)
 
 
@@ -158,39 +170,34 @@ async def _refs(rig: Rig, conversation: str, count: int) -> bool:
     return len(await rig.addresses.refs(conversation)) >= count
 
 
-async def test_a_message_taken_while_redis_restarts_is_sent_once(fake_telegram: FakeTelegram) -> None:
+async def test_a_message_taken_while_redis_restarts_is_sent_once(fake_twilio: FakeTwilio,
+                                                                fake_telegram: FakeTelegram) -> None:
     """The Bot API takes a message, and before its answer arrives Redis restarts (on
     its AOF, as a failover or an upgrade does). The outbox's polling fails meanwhile;
     the delivery in flight must still be recorded, not cancelled and sent again."""
     fake_telegram.reset()
     server = AofRedis()
     client = Redis.from_url(server.url)
-    cipher = Cipher({"k1": b"\x03" * 32}, "k1")
-    addresses = AddressBook(client, cipher, 3600)
-    telegram = Telegram(Secret(TELEGRAM_TOKEN), None, fake_telegram.url)
-    outbox = Outbox(client, cipher, addresses, {"telegram": telegram}, Metrics(), 3600, poll_seconds=0.05)
 
     def restart_redis(call: Call) -> None:  # in the fake's thread: its answer waits
         if call.method == "sendMessage" and call.params["text"] == "first":
             server.restart(down_seconds=1.0)
 
+    async def delivered() -> bool:
+        try:
+            return await _empty(client, "telegram:r")
+        except redis.RedisError:  # still restarting
+            return False
+
     fake_telegram.listeners.append(restart_redis)
     try:
-        await addresses.remember("telegram:r", "778")
-        async with running(resilient("outbox", outbox.run)):  # as the server runs it
-            await outbox.enqueue("telegram:r", "telegram", [Outbound("first"), Outbound("second")])
-
-            async def delivered() -> bool:
-                try:
-                    return await _empty(client, "telegram:r")
-                except redis.RedisError:  # still restarting
-                    return False
-
+        async with _running_outbox(client, fake_twilio, fake_telegram) as restarting:
+            await restarting.addresses.remember("telegram:r", "778")
+            await restarting.outbox.enqueue("telegram:r", "telegram", [Outbound("first"), Outbound("second")])
             await until(delivered)
         texts = [c.params["text"] for c in fake_telegram.calls if c.method == "sendMessage"]
         assert texts == ["first", "second"]  # once each, in order
     finally:
         fake_telegram.listeners.remove(restart_redis)
-        await telegram.close()
         await client.close(close_connection_pool=True)
         server.stop()
