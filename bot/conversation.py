@@ -460,6 +460,7 @@ async def conversations_ctx(app: web.Application) -> AsyncIterator[None]:
         app[METRICS], settings.tracker_ttl_seconds, app[LANGUAGES], app[RESPONSES], desk,
     )
     retention = Retention.from_settings(settings)
-    async with (running(resilient("outbox", outbox.run)),
-                running(resilient("purge", lambda: purging(cases, retention)))):
-        yield
+    with desk.receipts.ready.filling():
+        async with (running(resilient("outbox", outbox.run)),
+                    running(resilient("purge", lambda: purging(cases, retention)))):
+            yield

@@ -10,6 +10,11 @@ are about 14 core-years for each code. RFC 9106's profile (64 MiB, 4 lanes) is f
 passwords people choose; here it cost ~300 ms of CPU per code, a turn's worth ten
 times over under load (docs/benchmarks.md), and bought nothing a random code needs.
 
+Codes are drawn and hashed ahead of need (:class:`ReadyCodes`), by one thread at
+the lowest CPU priority, so that a burst of new cases spends the CPU on answering
+people and not on argon2id; when a burst outruns them, codes are hashed as they
+are issued. Unissued codes live only in the process's memory.
+
 Wrong codes are counted per conversation and overall, and past a limit no code is
 checked at all for a while: guessing is slower than the retention of any case.
 
@@ -21,8 +26,13 @@ message before anything else (language reading, the bot, the transcript) sees it
 from __future__ import annotations
 
 import asyncio
+import collections
+import os
 import re
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -62,12 +72,72 @@ def formatted(code: str) -> str:
 
 
 CODE_HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)  # argon2id
+# Codes hashed ahead, per process: more than a burst of new cases in a few seconds
+# (docs/benchmarks.md), ~2 s of one idle core to refill; a code and its hash are ~120 bytes.
+READY_CODES = 64
 
 
 @dataclass(frozen=True)
 class Check:
     case_id: str | None
     limited: bool = False
+
+
+def _new_code() -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(DIGITS))
+
+
+class ReadyCodes:
+    """Codes and their argon2id hashes, made ahead by one thread at ``SCHED_IDLE``.
+
+    At that priority the thread runs only on CPU nothing else wants (Linux; elsewhere
+    at normal priority). argon2 releases the GIL while it hashes, so the event loop
+    goes on meanwhile. The codes exist only here until issued, never in Redis.
+    """
+
+    def __init__(self, hasher: PasswordHasher, size: int = READY_CODES) -> None:
+        self._hasher = hasher
+        self._size = size
+        self._codes: collections.deque[tuple[str, str]] = collections.deque()
+        self._wanted = threading.Event()
+        self.full = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._fill, name="receipt-codes", daemon=True)
+
+    def take(self) -> tuple[str, str] | None:
+        """A code and its hash, or None if none is ready."""
+        try:
+            ready = self._codes.popleft()
+        except IndexError:
+            return None
+        self.full.clear()
+        self._wanted.set()
+        return ready
+
+    @contextmanager
+    def filling(self) -> Iterator[None]:
+        """Keep the codes topped up while the block runs."""
+        self._thread.start()
+        try:
+            yield
+        finally:
+            self._stopping = True
+            self._wanted.set()
+            # A hash in progress ends on its own; at idle priority on a busy machine
+            # that can take a while, and the thread holds nothing worth waiting for.
+            self._thread.join(timeout=1)
+
+    def _fill(self) -> None:
+        if hasattr(os, "SCHED_IDLE"):
+            os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
+        while not self._stopping:
+            self._wanted.clear()
+            while len(self._codes) < self._size and not self._stopping:
+                code = _new_code()
+                self._codes.append((code, self._hasher.hash(code)))
+            if len(self._codes) >= self._size:
+                self.full.set()
+            self._wanted.wait()
 
 
 class Receipts:
@@ -77,13 +147,13 @@ class Receipts:
         self._cipher = cipher
         self._lookup_key = lookup_key
         self._hasher = hasher or CODE_HASHER
+        self.ready = ReadyCodes(self._hasher)
 
     async def issue(self, case_id: str) -> tuple[str, str]:
         """A new code for ``case_id``: (the code, to show once; its record's key)."""
         while True:
-            code = "".join(secrets.choice("0123456789") for _ in range(DIGITS))
+            code, digest = await self._next_code()
             key = self._key(code)
-            digest = await asyncio.to_thread(self._hasher.hash, code)
             sealed = self._cipher.encrypt(case_id.encode(), key.encode())
             if await self._redis.hsetnx(key, "hash", digest):
                 await self._redis.hset(key, "case", sealed)  # erased with its case (retention)
@@ -127,6 +197,14 @@ class Receipts:
 
     def _key(self, code: str) -> str:
         return keyed_id(self._lookup_key, "receipt", code[:_SELECTOR])
+
+    async def _next_code(self) -> tuple[str, str]:
+        """A code and its hash: one made ahead, or else one hashed now."""
+        ready = self.ready.take()
+        if ready is None:
+            code = _new_code()
+            ready = code, await asyncio.to_thread(self._hasher.hash, code)
+        return ready
 
     def _verifies(self, digest: str, code: str) -> bool:
         try:

@@ -3,8 +3,10 @@ and on every channel, cases keep the story, and receipt codes work across channe
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Protocol
 
 import aiohttp
@@ -14,7 +16,7 @@ from redis.asyncio import Redis
 from bot.messages import Outbound
 from bot.responses import Responses
 from channels.sms_text import render
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, eventually
 from tests.fakes import FakeTelegram
 from tests.integration.test_languages import LANGUAGES, lines
 from tests.integration.test_sms import Phone
@@ -116,6 +118,12 @@ async def silent(client: Client, text: str, language: str = "en") -> None:
     await client.send(text, 0)
     (reply,) = await client.send("/help", 1)
     assert reply.startswith(RESPONSES.render("utter_service_help", language, client.channel)["text"][:20])
+
+
+def test_the_server_hashes_receipt_codes_ahead_on_idle_cpu_only(server: RunningServer) -> None:
+    """argon2id for codes runs on a thread of its own at SCHED_IDLE: never in a turn's way."""
+    tasks = Path(f"/proc/{server.process.pid}/task")
+    eventually(lambda: os.SCHED_IDLE in {os.sched_getscheduler(int(t.name)) for t in tasks.iterdir()})
 
 
 @pytest.mark.parametrize("channel", CHANNELS)

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
+
 import pytest
+from argon2 import PasswordHasher
 from redis.asyncio import Redis
 
 from bot.crypto import Cipher
 from tests.conftest import FAST_ARGON2
 from triage.receipts import CODE_SHOWN, WRONG_OVERALL, WRONG_PER_CONVERSATION, Receipts, formatted, redact
+
+
+class PolicyRecordingHasher(PasswordHasher):
+    """FAST_ARGON2's cost; notes the CPU scheduling policy of the thread each hash runs on."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=8, parallelism=1)
+        self.policies: list[int] = []
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+        self.policies.append(os.sched_getscheduler(threading.get_native_id()))
+        return super().hash(password, salt=salt)
 
 
 @pytest.fixture
@@ -54,3 +71,24 @@ async def test_wrong_codes_are_limited_overall(receipts: Receipts) -> None:
     for n in range(WRONG_OVERALL):
         await receipts.check(f"sms:{n}", "9" * 16)
     assert (await receipts.check("sms:new", code)).limited
+
+
+async def test_codes_are_hashed_ahead_at_idle_priority_and_open_their_cases(empty_redis: Redis) -> None:
+    hasher = PolicyRecordingHasher()
+    receipts = Receipts(empty_redis, Cipher({"k1": b"\x07" * 32}, "k1"), b"\x08" * 32, hasher)
+    # Nothing hashed ahead (a burst that outran them): the code is hashed as it is issued.
+    early, _ = await receipts.issue("case-0")
+    assert hasher.policies == [os.SCHED_OTHER]
+    hasher.policies.clear()
+    with receipts.ready.filling():
+        assert await asyncio.to_thread(receipts.ready.full.wait, 30)
+        issued = [await receipts.issue(f"case-{n}") for n in range(1, 4)]
+    assert hasher.policies and set(hasher.policies) == {os.SCHED_IDLE}
+    assert "receipt-codes" not in {thread.name for thread in threading.enumerate()}
+    codes = [early] + [code for code, _ in issued]
+    assert len(set(codes)) == 4
+    for n, code in enumerate(codes):
+        assert (await receipts.check("web:back", code)).case_id == f"case-{n}"
+    # What is stored is the same as for a code hashed on demand: no code, only argon2id.
+    stored = b"".join([await empty_redis.dump(k) or b"" for k in await empty_redis.keys("*")])
+    assert not any(code[:6].encode() in stored for code in codes)
