@@ -10,6 +10,7 @@ expires with the conversation and is erased with it.
 from __future__ import annotations
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from bot.crypto import Cipher
 
@@ -27,9 +28,11 @@ class AddressBook:
         self._cipher = cipher
         self._ttl = ttl_seconds
 
-    async def remember(self, conversation: str, address: str) -> None:
+    def remember_in(self, pipe: Pipeline, conversation: str, address: str) -> None:
+        """Keep the address for another lifetime, in the transaction that commits the
+        message it came with (a message that leaves no trace leaves no address)."""
         key = PREFIX + conversation
-        await self._redis.set(key, self._cipher.encrypt(address.encode(), key.encode()), ex=self._ttl)
+        pipe.set(key, self._cipher.encrypt(address.encode(), key.encode()), ex=self._ttl)
 
     async def lookup(self, conversation: str) -> str | None:
         key = PREFIX + conversation

@@ -146,7 +146,7 @@ class Conversations:
                     now = replies if inline or erased else []
                     # Kept for a retry where the answer goes back in the response (SMS),
                     # never after an erasure: nothing of the conversation may remain.
-                    await self._commit(conversation, inbound.channel, staged, replies, now, seen,
+                    await self._commit(conversation, inbound, staged, replies, now, seen, erased,
                                        inline_answer=bool(inline and now and not erased))
         except BaseException:
             if seen and await self._redis.get(seen) == _PENDING:
@@ -156,15 +156,18 @@ class Conversations:
             self._outbox.wake()
         return now
 
-    async def _commit(self, conversation: str, channel: str, staged: Staged,
-                      replies: list[Outbound], now: list[Outbound], seen: str | None,
+    async def _commit(self, conversation: str, inbound: Inbound, staged: Staged,
+                      replies: list[Outbound], now: list[Outbound], seen: str | None, erased: bool,
                       inline_answer: bool) -> None:
-        """One transaction: the trackers the turn saved, the replies not sent ``now``
-        (queued), and the mark (and inline answer) a retried delivery will get."""
+        """One transaction: the trackers the turn saved, the person's address (unless
+        the message erased the conversation), the replies not sent ``now`` (queued),
+        and the mark (and inline answer) a retried delivery will get."""
         async with self._redis.pipeline(transaction=True) as pipe:
             self._trackers.write_staged(staged, pipe)
+            if not erased:
+                self._addresses.remember_in(pipe, conversation, inbound.address)
             if not now:
-                self._outbox.enqueue_in(pipe, conversation, channel, replies)
+                self._outbox.enqueue_in(pipe, conversation, inbound.channel, replies)
             if seen:
                 pipe.set(seen, _DONE, ex=_SEEN_SECONDS)
                 if inline_answer:
@@ -201,7 +204,6 @@ class Conversations:
         language = await self._language(conversation, inbound, "" if request or code else text)
         if command == "delete":
             return await self._erase(conversation, inbound, language), True
-        await self._addresses.remember(conversation, inbound.address)
         if inbound.message_ref and not code:
             await self._addresses.add_ref(conversation, inbound.message_ref)
         if request is not None:
@@ -225,7 +227,6 @@ class Conversations:
         """Over a limit: no NLU, no bot. A responder still gets the words of a case;
         the person hears once a minute to slow down."""
         self._metrics.rate_limited.labels(inbound.channel).inc()
-        await self._addresses.remember(conversation, inbound.address)
         case = await self._desk.cases.of_conversation(conversation)
         if case is not None and text:
             await self._desk.cases.relay(case.id, [Entry(time.time(), "person", text)])
@@ -294,7 +295,7 @@ class Conversations:
 
     async def _language(self, conversation: str, inbound: Inbound, text: str) -> str:
         """The language to answer in, read from what the person wrote and remembered."""
-        raw = await self._redis.get(LANGUAGE + conversation)
+        raw = await self._redis.getex(LANGUAGE + conversation, ex=self._ttl)  # kept while in use
         stored = raw.decode() if raw else ""
         sureness = stored[-1:] if stored[-1:] in (_GUESSED, _CHOSEN) else _READ
         code = stored[:-1] if sureness else stored
@@ -308,7 +309,8 @@ class Conversations:
             code = (self._languages.from_hints(inbound.hints)
                     or (reading.code if reading else DEFAULT_LANGUAGE))
             sureness = _GUESSED
-        await self._redis.set(LANGUAGE + conversation, code + sureness, ex=self._ttl)
+        if code + sureness != stored:
+            await self._redis.set(LANGUAGE + conversation, code + sureness, ex=self._ttl)
         return code
 
     async def _choose_language(self, conversation: str, inbound: Inbound, request: LanguageRequest,

@@ -121,11 +121,11 @@ class UrlRedisLockStore(RedisLockStore):
     atomic in Redis, on the lock as Rasa stores it.
 
     :meth:`holding` is what a message uses, on the server's asyncio client: a ticket,
-    the wait for its turn, the ticket kept alive meanwhile, and its return, in three
-    round trips when no one is ahead. Its ticket lives ``lifetime`` seconds after its
-    process last showed life: a slow turn keeps the conversation, a killed process
-    lets it go within ``lifetime``. Rasa's own interface (``issue_ticket``,
-    ``cleanup``…) runs the same script, blocking.
+    the wait for its turn, the ticket kept alive meanwhile, and its return, in two
+    round trips when no one is ahead (taking a ticket also tells whose turn it is).
+    Its ticket lives ``lifetime`` seconds after its process last showed life: a slow
+    turn keeps the conversation, a killed process lets it go within ``lifetime``.
+    Rasa's own interface (``issue_ticket``, ``cleanup``…) runs the same script, blocking.
     """
 
     def __init__(self, url: str, client: Redis) -> None:
@@ -145,6 +145,13 @@ class UrlRedisLockStore(RedisLockStore):
         keys, args = self._arguments(change, conversation_id, ticket, lifetime)
         with _unavailable():
             return int(await self._script(keys=keys, args=args))
+
+    async def _take(self, conversation_id: str, lifetime: float) -> tuple[int, int]:
+        """A new ticket, and the ticket served now (the same one when no one is ahead)."""
+        keys, args = self._arguments("take", conversation_id, -1, lifetime)
+        with _unavailable():
+            ticket, serving = await self._script(keys=keys, args=args)
+        return int(ticket), int(serving)
 
     def _change_blocking(self, change: str, conversation_id: str, ticket: int = -1, lifetime: float = 0
                          ) -> int:
@@ -166,7 +173,7 @@ class UrlRedisLockStore(RedisLockStore):
                       ) -> AsyncIterator[None]:
         """Wait for the conversation's turn (tickets are served in the order taken),
         hold it while the block runs, and keep the ticket alive meanwhile."""
-        ticket = await self._change("issue", conversation_id, lifetime=lifetime)
+        ticket, serving = await self._take(conversation_id, lifetime)
 
         async def keep_alive() -> None:
             while True:
@@ -175,10 +182,11 @@ class UrlRedisLockStore(RedisLockStore):
 
         try:
             async with running(keep_alive()):
-                while (serving := await self._change("serving", conversation_id)) != ticket:
+                while serving != ticket:
                     if serving < 0:  # every ticket expired, this one too
                         raise LockError("the conversation's lock expired while waiting")
                     await asyncio.sleep(poll_seconds)
+                    serving = await self._change("serving", conversation_id)
                 yield
         finally:
             await self._change("done", conversation_id, ticket)
@@ -198,15 +206,15 @@ def _unavailable() -> Iterator[None]:
 
 # One change to a conversation's ticket lock, kept as Rasa's TicketLock keeps it:
 # {"conversation_id": …, "tickets": ["{\"number\": n, \"expires\": t}", …]}.
-# ARGV: the change ("issue", "serving", "extend", "done" or "prune"), the time now, the
-# conversation, a ticket, a lifetime. As in Rasa, expired tickets are dropped first, a
-# new ticket follows the last one (0 if none), and the lock is deleted when no ticket is
-# left. Returns the new ticket ("issue"), the ticket now served or -1 without a lock
-# ("serving"), or 0.
+# ARGV: the change ("issue", "take", "serving", "extend", "done" or "prune"), the time
+# now, the conversation, a ticket, a lifetime. As in Rasa, expired tickets are dropped
+# first, a new ticket follows the last one (0 if none), and the lock is deleted when no
+# ticket is left. Returns the new ticket ("issue"), the new ticket and the one now served
+# ("take"), the ticket now served or -1 without a lock ("serving"), or 0.
 _TICKETS = """
 local change, now = ARGV[1], tonumber(ARGV[2])
 local raw = redis.call('GET', KEYS[1])
-if not raw and change ~= 'issue' then
+if not raw and change ~= 'issue' and change ~= 'take' then
   return -1
 end
 local tickets, expired = {}, false
@@ -217,7 +225,7 @@ if raw then
   end
 end
 local result = 0
-if change == 'issue' then
+if change == 'issue' or change == 'take' then
   result = tickets[#tickets] and tickets[#tickets].number + 1 or 0
   tickets[#tickets + 1] = {number = result, expires = now + tonumber(ARGV[5])}
 elseif change == 'serving' then
@@ -241,5 +249,6 @@ end
 local encoded = {}
 for i, ticket in ipairs(tickets) do encoded[i] = cjson.encode(ticket) end
 redis.call('SET', KEYS[1], cjson.encode({conversation_id = ARGV[3], tickets = encoded}))
+if change == 'take' then return {result, tickets[1].number} end
 return result
 """

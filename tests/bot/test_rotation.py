@@ -10,7 +10,7 @@ from bot.crypto import Cipher
 from bot.rotation import count_by_key, reencrypt
 from console.accounts import Accounts
 from console.ledger import Ledger
-from tests.conftest import FAST_ARGON2
+from tests.conftest import FAST_ARGON2, remember
 from tests.triage.test_cases import record
 from triage.cases import CaseStore, Entry
 from triage.receipts import Receipts
@@ -21,7 +21,7 @@ OLD, NEW = b"\x03" * 32, b"\x04" * 32
 async def test_everything_sealed_moves_to_the_new_key_and_reads_the_same(empty_redis: Redis) -> None:
     client = empty_redis
     before = Cipher({"k1": OLD}, "k1")
-    await AddressBook(client, before, 3600).remember("sms:a", "+14155550100")
+    await remember(AddressBook(client, before, 3600), client, "sms:a", "+14155550100")
     cases = CaseStore(client, before)
     case = await cases.open("sms:a", "sms", "en", record("P2", "debt_bondage"),
                             [Entry(1.0, "person", "words")])

@@ -12,6 +12,8 @@ import pytest
 import redis
 from twilio.request_validator import RequestValidator
 
+from bot.conversation import LANGUAGE
+from bot.languages import Languages
 from bot.messages import Outbound
 from bot.responses import Responses
 from channels.sms_text import render
@@ -89,6 +91,23 @@ async def test_a_mexican_number_saying_hola_is_answered_in_spanish(server: Runni
                 for part in render(Outbound.from_rasa(RESPONSES.render(name, "es", "sms"), "es"))]
     assert await mexico.text("hola") == expected
     assert expected[-1].endswith("1 - Sí, puedo hablar\n2 - No, ahora no")
+
+
+async def test_a_chosen_language_lasts_as_long_as_the_conversation(server: RunningServer,
+                                                                 phone: Phone) -> None:
+    """Kept while the person keeps writing, not for one tracker lifetime from the choice."""
+    ukrainian = Languages.load()["uk"].name
+    assert await phone.text(ukrainian) == render(Outbound.from_rasa(
+        RESPONSES.render("utter_language_set", "uk", "sms"), "uk"))
+    key = LANGUAGE + server.conversation("sms", phone.number)
+    client = redis.Redis(unix_socket_path=str(server.redis_socket))
+    try:
+        client.expire(key, 5)  # as if the choice was made a day ago
+        greeting = render(Outbound.from_rasa(RESPONSES.render("utter_greet", "uk", "sms"), "uk"))
+        assert (await phone.text("hello"))[:len(greeting)] == greeting
+        assert client.ttl(key) > 5
+    finally:
+        client.close()
 
 
 async def test_a_text_is_answered_in_twiml_with_numbered_options(phone: Phone) -> None:
