@@ -31,13 +31,21 @@ class AddressBook:
     def remember_in(self, pipe: Pipeline, conversation: str, address: str) -> None:
         """Keep the address for another lifetime, in the transaction that commits the
         message it came with (a message that leaves no trace leaves no address)."""
-        key = PREFIX + conversation
+        key = self.key(conversation)
         pipe.set(key, self._cipher.encrypt(address.encode(), key.encode()), ex=self._ttl)
 
     async def lookup(self, conversation: str) -> str | None:
-        key = PREFIX + conversation
-        sealed = await self._redis.get(key)
-        return None if sealed is None else self._cipher.decrypt(sealed, key.encode()).decode()
+        return self.unseal(conversation, await self._redis.get(self.key(conversation)))
+
+    @staticmethod
+    def key(conversation: str) -> str:
+        return PREFIX + conversation
+
+    def unseal(self, conversation: str, sealed: bytes | None) -> str | None:
+        """The address from what is stored at :meth:`key` (read along with other keys)."""
+        if sealed is None:
+            return None
+        return self._cipher.decrypt(sealed, self.key(conversation).encode()).decode()
 
     async def add_ref(self, conversation: str, ref: str) -> None:
         """Remember a message on the person's device, so that it can be deleted."""

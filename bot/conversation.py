@@ -27,6 +27,7 @@ from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from bot.addresses import AddressBook
 from bot.background import resilient, running
@@ -159,13 +160,14 @@ class Conversations:
     async def _commit(self, conversation: str, inbound: Inbound, staged: Staged,
                       replies: list[Outbound], now: list[Outbound], seen: str | None, erased: bool,
                       inline_answer: bool) -> None:
-        """One transaction: the trackers the turn saved, the person's address (unless
-        the message erased the conversation), the replies not sent ``now`` (queued),
-        and the mark (and inline answer) a retried delivery will get."""
+        """One transaction: the trackers the turn saved, the person's address and the
+        buttons offered (unless the message erased the conversation), the replies not
+        sent ``now`` (queued), and the mark (and inline answer) a retried delivery will get."""
         async with self._redis.pipeline(transaction=True) as pipe:
             self._trackers.write_staged(staged, pipe)
             if not erased:
                 self._addresses.remember_in(pipe, conversation, inbound.address)
+                self._offer_in(pipe, conversation, replies)
             if not now:
                 self._outbox.enqueue_in(pipe, conversation, inbound.channel, replies)
             if seen:
@@ -212,7 +214,6 @@ class Conversations:
             replies = await self._answer(conversation, inbound, command, text, code, language)
         if code and inbound.message_ref:
             await self._unsend(inbound, inbound.message_ref)
-        await self._offer(conversation, replies)
         return replies, False
 
     async def _within_limits(self, conversation: str, inbound: Inbound, text: str) -> bool:
@@ -323,11 +324,11 @@ class Conversations:
         buttons = tuple(Button(self._languages[code].name, f"/lang {code}") for code in self._languages.codes)
         return [replace(menu, buttons=buttons)]
 
-    async def _offer(self, conversation: str, replies: list[Outbound]) -> None:
+    def _offer_in(self, pipe: Pipeline, conversation: str, replies: list[Outbound]) -> None:
         """Remember the buttons just offered, so that a typed number can choose one."""
         offered = [b.payload for reply in replies for b in reply.buttons]
         if offered:
-            await self._redis.set(OPTIONS + conversation, json.dumps(offered), ex=self._ttl)
+            pipe.set(OPTIONS + conversation, json.dumps(offered), ex=self._ttl)
 
     async def _option_payload(self, conversation: str, text: str) -> str | None:
         """"2" answers the second button last offered (SMS shows buttons as numbers)."""

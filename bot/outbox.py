@@ -195,19 +195,26 @@ class Outbox:
     async def _deliver_head(self, conversation: str) -> bool:
         """Send the oldest message; True if the next one may follow at once."""
         queue = QUEUE + conversation
-        head = await self._redis.xrange(queue, count=1)
+        async with self._redis.pipeline(transaction=False) as pipe:  # one round trip
+            pipe.xrange(queue, count=1)
+            pipe.exists(STOPPED + conversation)
+            pipe.get(self._addresses.key(conversation))
+            head, stopped, sealed_address = await pipe.execute()
         if not head:
-            await self._redis.zrem(DUE, conversation)
-            if await self._redis.xlen(queue):  # enqueued meanwhile: stay due
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.zrem(DUE, conversation)
+                pipe.xlen(queue)
+                _, left = await pipe.execute()
+            if left:  # enqueued since the look above (its own ZADD NX found it still due)
                 await self._redis.zadd(DUE, {conversation: _now_ms()})
             return False
         entry_id, fields = head[0]
         channel = fields[b"ch"].decode()
         message = _outbound(json.loads(self._cipher.decrypt(fields[b"m"], conversation.encode())))
-        if await self.is_stopped(conversation):
+        if stopped:
             return await self._discard(queue, entry_id, conversation, channel, "opted_out", message,
                                        "suppressed")
-        address = await self._addresses.lookup(conversation)
+        address = self._addresses.unseal(conversation, sealed_address)
         sender = self._senders.get(channel)
         if address is None or sender is None:
             return await self._discard(queue, entry_id, conversation, channel, "no_address", message)
