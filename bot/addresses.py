@@ -58,4 +58,4 @@ class AddressBook:
         return [ref.decode() for ref in await self._redis.lrange(REFS + conversation, 0, -1)]
 
     async def forget(self, conversation: str) -> None:
-        await self._redis.delete(PREFIX + conversation, REFS + conversation)
+        await self._redis.delete(self.key(conversation), REFS + conversation)

@@ -73,7 +73,7 @@ def formatted(code: str) -> str:
 
 CODE_HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)  # argon2id
 # Codes hashed ahead, per process: more than a burst of new cases in a few seconds
-# (docs/benchmarks.md), ~2 s of one idle core to refill; a code and its hash are ~120 bytes.
+# (docs/benchmarks.md), ~3 s of one idle core to refill; a code and its hash are ~120 bytes.
 READY_CODES = 64
 
 

@@ -13,12 +13,12 @@ import redis
 from twilio.request_validator import RequestValidator
 
 from bot.conversation import LANGUAGE
-from bot.languages import Languages
 from bot.messages import Outbound
 from bot.responses import Responses
 from channels.sms_text import render
 from tests.conftest import TWILIO_NUMBER, TWILIO_SID, TWILIO_TOKEN, RunningServer
 from tests.fakes import FakeTwilio
+from tests.integration.test_languages import LANGUAGES
 
 RESPONSES = Responses.load()
 _sids = itertools.count(1)
@@ -96,7 +96,7 @@ async def test_a_mexican_number_saying_hola_is_answered_in_spanish(server: Runni
 async def test_a_chosen_language_lasts_as_long_as_the_conversation(server: RunningServer,
                                                                  phone: Phone) -> None:
     """Kept while the person keeps writing, not for one tracker lifetime from the choice."""
-    ukrainian = Languages.load()["uk"].name
+    ukrainian = LANGUAGES["uk"].name
     assert await phone.text(ukrainian) == render(Outbound.from_rasa(
         RESPONSES.render("utter_language_set", "uk", "sms"), "uk"))
     key = LANGUAGE + server.conversation("sms", phone.number)
