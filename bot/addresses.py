@@ -47,12 +47,12 @@ class AddressBook:
             return None
         return self._cipher.decrypt(sealed, self.key(conversation).encode()).decode()
 
-    async def add_ref(self, conversation: str, ref: str) -> None:
-        """Remember a message on the person's device, so that it can be deleted."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(REFS + conversation, ref)
-            pipe.expire(REFS + conversation, REF_TTL_SECONDS)
-            await pipe.execute()
+    @staticmethod
+    def add_ref_in(pipe: Pipeline, conversation: str, ref: str) -> None:
+        """Remember a message on the person's device, so that it can be deleted, in
+        the transaction that records it (received, or sent)."""
+        pipe.rpush(REFS + conversation, ref)
+        pipe.expire(REFS + conversation, REF_TTL_SECONDS)
 
     async def refs(self, conversation: str) -> list[str]:
         return [ref.decode() for ref in await self._redis.lrange(REFS + conversation, 0, -1)]

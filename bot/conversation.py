@@ -1,7 +1,8 @@
 """The path of one inbound message, after its channel has checked and parsed it.
 
 Pseudonymise the address → drop provider re-deliveries → numbered options → take
-out any receipt code → the conversation's language → service commands (delete,
+out any receipt code → one read of what the rest needs (rate limits, language,
+opt-out, case, attached report) → the conversation's language → service commands (delete,
 STOP/START, HELP, a language asked for) → the NLU reading and triage → the desk
 (:mod:`triage.desk`: a person owns the conversation, or it is handed to one) or
 else the Rasa agent, speaking that language, and the desk again to keep the case.
@@ -18,7 +19,7 @@ import re
 import time
 import unicodedata
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import web
@@ -139,15 +140,20 @@ class Conversations:
         try:
             async with (running(self._keep_pending(seen)),
                         self._locks.holding(conversation, _LEASE_SECONDS, _LOCK_POLL_SECONDS)):
-                if seen and await self._redis.get(seen) == _DONE:
+                text = _well_formed(await self._option_payload(conversation, inbound.text) or inbound.text)
+                text, code = redact(text)  # a receipt code goes no further than the desk
+                command = inbound.command or SERVICE_PAYLOADS.get(text.strip().lower())
+                known = await self._read_ahead(conversation, inbound, seen, limited=not command)
+                if seen and known.answered:
                     return await self._answered(conversation, seen, inline)  # answered meanwhile
                 with self._trackers.staging() as staged:
                     self._metrics.messages.labels(inbound.channel).inc()
-                    replies, erased = await self._respond(conversation, inbound)
+                    replies, erased = await self._respond(conversation, inbound, text, code, command, known)
                     now = replies if inline or erased else []
                     # Kept for a retry where the answer goes back in the response (SMS),
                     # never after an erasure: nothing of the conversation may remain.
-                    await self._commit(conversation, inbound, staged, replies, now, seen, erased,
+                    await self._commit(conversation, inbound, None if code else inbound.message_ref, staged,
+                                       replies, now, seen, erased,
                                        inline_answer=bool(inline and now and not erased))
         except BaseException:
             if seen and await self._redis.get(seen) == _PENDING:
@@ -157,16 +163,19 @@ class Conversations:
             self._outbox.wake()
         return now
 
-    async def _commit(self, conversation: str, inbound: Inbound, staged: Staged,
+    async def _commit(self, conversation: str, inbound: Inbound, ref: str | None, staged: Staged,
                       replies: list[Outbound], now: list[Outbound], seen: str | None, erased: bool,
                       inline_answer: bool) -> None:
-        """One transaction: the trackers the turn saved, the person's address and the
-        buttons offered (unless the message erased the conversation), the replies not
-        sent ``now`` (queued), and the mark (and inline answer) a retried delivery will get."""
+        """One transaction: the trackers the turn saved, the person's address, the
+        message's ``ref`` on their device (to delete it on request) and the buttons
+        offered (unless the message erased the conversation), the replies not sent
+        ``now`` (queued), and the mark (and inline answer) a retried delivery will get."""
         async with self._redis.pipeline(transaction=True) as pipe:
             self._trackers.write_staged(staged, pipe)
             if not erased:
                 self._addresses.remember_in(pipe, conversation, inbound.address)
+                if ref:
+                    self._addresses.add_ref_in(pipe, conversation, ref)
                 self._offer_in(pipe, conversation, replies)
             if not now:
                 self._outbox.enqueue_in(pipe, conversation, inbound.channel, replies)
@@ -192,52 +201,64 @@ class Conversations:
         answer = await self._redis.get(_answer_key(conversation, seen)) if inline else None
         return load_messages(self._cipher.decrypt(answer, seen.encode())) if answer else []
 
-    async def _respond(self, conversation: str, inbound: Inbound) -> tuple[list[Outbound], bool]:
+    async def _read_ahead(self, conversation: str, inbound: Inbound, seen: str | None,
+                          limited: bool) -> _Known:
+        """Everything a message's handling reads before its turn, in one round trip:
+        under load each round trip waits a pass of the event loop behind the other
+        conversations' work. With ``limited``, a token is taken from each rate limit."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.getex(LANGUAGE + conversation, ex=self._ttl)  # kept while in use
+            self._outbox.stopped_in(pipe, conversation)
+            self._desk.cases.of_conversation_in(pipe, conversation)
+            self._desk.receipts.attached_in(pipe, conversation)
+            if seen:
+                pipe.get(seen)
+            if limited:
+                self._limiter.allow_in(pipe, _conversation_bucket(conversation),
+                                       Bucket(f"channel:{inbound.channel}", *PER_CHANNEL),
+                                       Bucket("all", *OVERALL))
+            language, stopped, case_id, attached, *rest = await pipe.execute()
+        return _Known(answered=bool(seen) and rest.pop(0) == _DONE,
+                      under_limits=not limited or bool(rest.pop(0)),
+                      language=language.decode() if language else "", stopped=bool(stopped),
+                      case_id=case_id.decode() if case_id else None,
+                      attached=self._desk.receipts.unseal_attached(conversation, attached))
+
+    async def _respond(self, conversation: str, inbound: Inbound, text: str, code: str | None,
+                       command: Command | None, known: _Known) -> tuple[list[Outbound], bool]:
         """The replies to one message, and whether it erased the conversation (then
         nothing is left to queue the confirmation with)."""
-        text = _well_formed(await self._option_payload(conversation, inbound.text) or inbound.text)
-        text, code = redact(text)  # a receipt code goes no further than the desk
-        command = inbound.command or SERVICE_PAYLOADS.get(text.strip().lower())
-        if not command and not await self._within_limits(conversation, inbound, text):
-            return await self._flooded(conversation, inbound, text), False
+        # Over a rate limit: flooded, unless urgent (a cry for help in a flood gets through).
+        if not known.under_limits and self._desk.assess(text, "", {}).priority != "P1":
+            return await self._flooded(conversation, inbound, text, known), False
         request = self._languages.request(text) if text and not command and not code else None
         if request is not None and await self._desk.cases.paused(conversation):
             request = None  # a person owns the conversation: they read it, the bot says nothing
-        language = await self._language(conversation, inbound, "" if request or code else text)
+        language = await self._language(conversation, inbound, "" if request or code else text, known)
         if command == "delete":
             return await self._erase(conversation, inbound, language), True
-        if inbound.message_ref and not code:
-            await self._addresses.add_ref(conversation, inbound.message_ref)
         if request is not None:
             replies = await self._choose_language(conversation, inbound, request, language)
         else:
-            replies = await self._answer(conversation, inbound, command, text, code, language)
+            replies = await self._answer(conversation, inbound, command, text, code, language, known)
         if code and inbound.message_ref:
             await self._unsend(inbound, inbound.message_ref)
         return replies, False
 
-    async def _within_limits(self, conversation: str, inbound: Inbound, text: str) -> bool:
-        """Under every rate limit, or urgent: a cry for help in a flood still gets through."""
-        if await self._limiter.allow(_conversation_bucket(conversation),
-                                     Bucket(f"channel:{inbound.channel}", *PER_CHANNEL),
-                                     Bucket("all", *OVERALL)):
-            return True
-        return self._desk.assess(text, "", {}).priority == "P1"
-
-    async def _flooded(self, conversation: str, inbound: Inbound, text: str) -> list[Outbound]:
+    async def _flooded(self, conversation: str, inbound: Inbound, text: str, known: _Known) -> list[Outbound]:
         """Over a limit: no NLU, no bot. A responder still gets the words of a case;
         the person hears once a minute to slow down."""
         self._metrics.rate_limited.labels(inbound.channel).inc()
-        case = await self._desk.cases.of_conversation(conversation)
+        case = await self._desk.cases.get(known.case_id) if known.case_id else None
         if case is not None and text:
             await self._desk.cases.relay(case.id, [Entry(time.time(), "person", text)])
         if not await self._redis.set(SLOWED + conversation, 1, nx=True, ex=60):
             return []
-        language = await self._language(conversation, inbound, "")
+        language = await self._language(conversation, inbound, "", known)
         return [self._response("utter_slow_down", language, inbound.channel)]
 
     async def _answer(self, conversation: str, inbound: Inbound, command: Command | None,
-                      text: str, code: str | None, language: str) -> list[Outbound]:
+                      text: str, code: str | None, language: str, known: _Known) -> list[Outbound]:
         if command == "opt_out":
             await self._outbox.stop(conversation)
             return []  # the carrier confirms STOP itself; we send nothing more
@@ -246,19 +267,19 @@ class Conversations:
             return [self._response("utter_opted_in", language, inbound.channel)]
         if command == "help":
             return [self._response("utter_service_help", language, inbound.channel)]
-        if await self._outbox.is_stopped(conversation):
+        if known.stopped:
             # After STOP nothing is sent, not even a reply; the words are still heard.
             if text:
-                await self._converse(conversation, inbound, text, code, language)
+                await self._converse(conversation, inbound, text, code, language, known)
             return []
         notes = ([self._response("utter_media_not_kept", language, inbound.channel)]
                  if inbound.hints.get("media") else [])
         if not text:
             return notes
-        return notes + await self._converse(conversation, inbound, text, code, language)
+        return notes + await self._converse(conversation, inbound, text, code, language, known)
 
     async def _converse(self, conversation: str, inbound: Inbound, text: str, code: str | None,
-                        language: str) -> list[Outbound]:
+                        language: str, known: _Known) -> list[Outbound]:
         """Triage the message; the desk answers, or the bot does and the desk follows."""
         desk, channel = self._desk, inbound.channel
         if text.strip() in RECEIPT_BUTTONS:
@@ -267,9 +288,9 @@ class Conversations:
         record = desk.assess(text, language, parse)
         if code:
             return self._say(await desk.enter_code(conversation, code, text, record), language, channel)
-        case = await desk.cases.of_conversation(conversation)
-        says = await desk.before_bot(conversation, case, channel, language, text, record, parse,
-                                     _TrackerView(self._trackers, conversation))
+        case = await desk.cases.get(known.case_id) if known.case_id else None
+        says = await desk.before_bot(conversation, case, known.attached, channel, language, text, record,
+                                     parse, _TrackerView(self._trackers, conversation))
         if says is not None:
             return self._say(says, language, channel)
         try:
@@ -294,10 +315,9 @@ class Conversations:
         direction = self._languages.direction(language)
         return [Outbound.from_rasa(message, language, direction) for message in collector.messages]
 
-    async def _language(self, conversation: str, inbound: Inbound, text: str) -> str:
+    async def _language(self, conversation: str, inbound: Inbound, text: str, known: _Known) -> str:
         """The language to answer in, read from what the person wrote and remembered."""
-        raw = await self._redis.getex(LANGUAGE + conversation, ex=self._ttl)  # kept while in use
-        stored = raw.decode() if raw else ""
+        stored = known.language
         sureness = stored[-1:] if stored[-1:] in (_GUESSED, _CHOSEN) else _READ
         code = stored[:-1] if sureness else stored
         if code and sureness == _CHOSEN:
@@ -369,6 +389,18 @@ class Conversations:
         direction = self._languages.direction(language)
         return [Outbound.from_rasa(self._desk.render(say, language, channel), language, direction)
                 for say in says]
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What :meth:`Conversations._read_ahead` found."""
+
+    answered: bool  # the delivery was answered while this one waited for the lock
+    under_limits: bool  # a token was taken from every rate limit (or none was asked)
+    language: str  # as stored: the code and how sure it is, or ""
+    stopped: bool  # the person opted out (SMS STOP)
+    case_id: str | None  # the conversation's own case
+    attached: str | None  # the case a receipt code opened
 
 
 class _TrackerView:

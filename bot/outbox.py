@@ -96,8 +96,11 @@ class Outbox:
         """The person opted out (SMS STOP): nothing more is sent until they opt in."""
         await self._redis.set(STOPPED + conversation, 1, ex=self._retention)
 
-    async def is_stopped(self, conversation: str) -> bool:
-        return bool(await self._redis.exists(STOPPED + conversation))
+    @staticmethod
+    def stopped_in(pipe: Pipeline, conversation: str) -> None:
+        """Queue the look at the opt-out mark in ``pipe``: its result is 1 while the
+        person has opted out, else 0."""
+        pipe.exists(STOPPED + conversation)
 
     async def resume(self, conversation: str) -> None:
         await self._redis.delete(STOPPED + conversation)
@@ -197,7 +200,7 @@ class Outbox:
         queue = QUEUE + conversation
         async with self._redis.pipeline(transaction=False) as pipe:  # one round trip
             pipe.xrange(queue, count=1)
-            pipe.exists(STOPPED + conversation)
+            self.stopped_in(pipe, conversation)
             pipe.get(self._addresses.key(conversation))
             head, stopped, sealed_address = await pipe.execute()
         if not head:
@@ -228,17 +231,17 @@ class Outbox:
             return await self._back_off(conversation, channel, type(exc).__name__, message)
         # The provider has it: this must be recorded even if Redis is away for a moment,
         # or the message would be sent again once it is back.
-        await _through_outage(lambda: self._sent(queue, entry_id, conversation))
-        if ref is not None:
-            await self._addresses.add_ref(conversation, ref)
+        await _through_outage(lambda: self._sent(queue, entry_id, conversation, ref))
         self._metrics.outbox.labels(channel, "sent").inc()
         await self._tell(conversation, message, "sent")
         return True
 
-    async def _sent(self, queue: str, entry_id: bytes, conversation: str) -> None:
+    async def _sent(self, queue: str, entry_id: bytes, conversation: str, ref: str | None) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xdel(queue, entry_id)
             pipe.delete(ATTEMPTS + conversation)
+            if ref is not None:
+                self._addresses.add_ref_in(pipe, conversation, ref)
             await pipe.execute()
 
     async def _tell(self, conversation: str, message: Outbound, status: str) -> None:

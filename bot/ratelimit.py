@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 __all__ = ["Bucket", "RateLimiter"]
 
@@ -49,15 +50,24 @@ class Bucket:
 
 class RateLimiter:
     def __init__(self, client: Redis, *, clock: Callable[[], float] = time.time) -> None:
-        self._take = client.register_script(_TAKE)
+        self._redis = client
         self._clock = clock
 
     async def allow(self, *buckets: Bucket) -> bool:
         """Take one token from every bucket, if every bucket has one."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            self.allow_in(pipe, *buckets)
+            (taken,) = await pipe.execute()
+        return bool(taken)
+
+    def allow_in(self, pipe: Pipeline, *buckets: Bucket) -> None:
+        """Queue :meth:`allow` in ``pipe``, read with other keys; its result is 1 if
+        the tokens were taken, else 0. EVAL, not EVALSHA: Redis keeps the compiled
+        script by its digest, and a restarted Redis needs no reload first."""
         args: list[float | int] = [int(self._clock() * 1000)]
         for bucket in buckets:
             args += [bucket.rate, bucket.burst]
-        return bool(await self._take(keys=[self.key(b) for b in buckets], args=args))
+        pipe.eval(_TAKE, len(buckets), *(self.key(b) for b in buckets), *args)
 
     @staticmethod
     def key(bucket: Bucket) -> str:

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
 from bot.crypto import Cipher
@@ -165,6 +166,12 @@ class CaseStore:
         case_id = await self._redis.get(BY_CONVERSATION + conversation)
         return None if case_id is None else await self.get(case_id.decode())
 
+    @staticmethod
+    def of_conversation_in(pipe: Pipeline, conversation: str) -> None:
+        """Queue the read of the conversation's case id in ``pipe`` (read with other
+        keys); :meth:`get` the case from it."""
+        pipe.get(BY_CONVERSATION + conversation)
+
     async def paused(self, conversation: str) -> bool:
         """Whether a person owns this conversation (or is about to)."""
         case_id = await self._redis.get(BY_CONVERSATION + conversation)
@@ -204,10 +211,12 @@ class CaseStore:
         return case
 
     async def note(self, case_id: str, record: TriageRecord | None, *, asked_for: Iterable[str] = (),
-                   answers: Mapping[str, str] | None = None, reopen: bool = False) -> Case:
-        """Add what a message showed. The priority only ever rises; a closed case
-        goes back to the queue when a message would have opened one (P3 or above),
-        or with ``reopen``, while the bot goes on talking."""
+                   answers: Mapping[str, str] | None = None, reopen: bool = False,
+                   said: Iterable[Entry] = ()) -> Case:
+        """Add what a message showed, and what was ``said`` to the transcript in the
+        same write. The priority only ever rises; a closed case goes back to the
+        queue when a message would have opened one (P3 or above), or with
+        ``reopen``, while the bot goes on talking."""
         asked = list(asked_for)
         reopens = reopen or (record is not None and rank(record.priority) <= 3)
 
@@ -221,7 +230,7 @@ class CaseStore:
             return replace(case, priority=priority, kind=kind, status=status,
                            summary=case.summary.merged(record, asked, answers))
 
-        before, after = await self._update(case_id, change)
+        before, after = await self._update(case_id, change, said)
         if after.priority != before.priority or after.status != before.status:
             await self._publish("updated", after)
         return after
@@ -305,12 +314,15 @@ class CaseStore:
         await self._publish("message", await self._required(case_id))
 
     async def append(self, case_id: str, entries: Iterable[Entry]) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            self._append_in(pipe, case_id, entries)
+            await pipe.execute()
+
+    def _append_in(self, pipe: Pipeline, case_id: str, entries: Iterable[Entry]) -> None:
         key = CASE + case_id + ":transcript"
         sealed = [self._cipher.encrypt(json.dumps(asdict(e)).encode(), key.encode()) for e in entries]
         if sealed:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.rpush(key, *sealed)
-                await pipe.execute()
+            pipe.rpush(key, *sealed)
 
     async def transcript(self, case_id: str) -> list[Entry]:
         key = CASE + case_id + ":transcript"
@@ -389,9 +401,12 @@ class CaseStore:
             raise KeyError(case_id)
         return case
 
-    async def _update(self, case_id: str, change: Callable[[Case], Case]) -> tuple[Case, Case]:
-        """Read, change and write one case atomically (optimistic: retried when
-        another message of the same conversation wrote it meanwhile)."""
+    async def _update(self, case_id: str, change: Callable[[Case], Case], said: Iterable[Entry] = ()
+                      ) -> tuple[Case, Case]:
+        """Read, change and write one case atomically, and append what was ``said``
+        to its transcript (optimistic: retried when another message of the same
+        conversation, or a responder, wrote the case meanwhile)."""
+        said = list(said)
         key = CASE + case_id
         async with self._redis.pipeline(transaction=True) as pipe:
             while True:
@@ -415,6 +430,7 @@ class CaseStore:
                         pipe.sadd(HELD, case_id)
                     else:
                         pipe.srem(HELD, case_id)
+                    self._append_in(pipe, case_id, said)
                     await pipe.execute()
                     return before, after
                 except WatchError:

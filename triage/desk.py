@@ -114,12 +114,12 @@ class Desk:
             return [Say("utter_receipt_dropped")]
         return [Say("utter_receipt_saved")]
 
-    async def before_bot(self, conversation: str, case: Case | None, channel: str, language: str,
-                         text: str, record: TriageRecord, parse: Mapping[str, Any],
+    async def before_bot(self, conversation: str, case: Case | None, attached: str | None, channel: str,
+                         language: str, text: str, record: TriageRecord, parse: Mapping[str, Any],
                          view: ConversationView) -> list[Say] | None:
         """Answer instead of the bot, or None to let the bot answer. ``case`` is the
-        conversation's own case, if it has one."""
-        attached = await self.receipts.attached(conversation)
+        conversation's own case, if it has one; ``attached`` the case its receipt
+        code opened, if any (both read before the turn: ``Receipts.attached_in``)."""
         report = await self.cases.get(attached) if attached else None
         if report is not None and not report.withdrawn:
             await self._add(report, text, record)
@@ -152,6 +152,7 @@ class Desk:
         one, and give a receipt code once the story is told. ``case`` is the one
         :meth:`before_bot` was given (only the desk opens cases, and opening is
         idempotent)."""
+        said: list[Entry] = []
         if case is None:
             if rank(record.priority) > 3:
                 return []
@@ -159,9 +160,9 @@ class Desk:
         else:
             history = await _history(view)
             turn = max((i for i, e in enumerate(history) if e.sender == "person"), default=len(history))
-            await self.cases.append(case.id, history[turn:])
+            said = history[turn:]
         case = await self.cases.note(case.id, record, asked_for=_asked(parse),
-                                     answers=_answers(await view.slots()))
+                                     answers=_answers(await view.slots()), said=said)
         says: list[Say] = []
         if await view.last_actions() & TOLD:
             says = await self._receipt(case)

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from bot.crypto import Cipher
 from bot.identity import keyed_id
@@ -187,9 +188,15 @@ class Receipts:
         key = ATTACHED + conversation
         await self._redis.set(key, self._cipher.encrypt(case_id.encode(), key.encode()), ex=ATTACH_SECONDS)
 
-    async def attached(self, conversation: str) -> str | None:
+    @staticmethod
+    def attached_in(pipe: Pipeline, conversation: str) -> None:
+        """Queue the read of the case this conversation writes to, if any, in ``pipe``
+        (read with other keys); the link lives on while it is used. Its result goes
+        to :meth:`unseal_attached`."""
+        pipe.getex(ATTACHED + conversation, ex=ATTACH_SECONDS)
+
+    def unseal_attached(self, conversation: str, sealed: bytes | None) -> str | None:
         key = ATTACHED + conversation
-        sealed = await self._redis.getex(key, ex=ATTACH_SECONDS)
         return None if sealed is None else self._cipher.decrypt(sealed, key.encode()).decode()
 
     async def detach(self, conversation: str) -> None:

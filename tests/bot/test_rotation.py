@@ -13,7 +13,7 @@ from console.ledger import Ledger
 from tests.conftest import FAST_ARGON2, remember
 from tests.triage.test_cases import record
 from triage.cases import CaseStore, Entry
-from triage.receipts import Receipts
+from triage.receipts import ATTACHED, Receipts
 
 OLD, NEW = b"\x03" * 32, b"\x04" * 32
 
@@ -46,4 +46,4 @@ async def test_everything_sealed_moves_to_the_new_key_and_reads_the_same(empty_r
     assert [e.what for e in await Ledger(client, only_new).entries(case.id)] == ["a note"]
     again = Receipts(client, only_new, b"\x05" * 32, FAST_ARGON2)
     assert (await again.check("sms:z", code)).case_id == case.id
-    assert await again.attached("web:b") == case.id
+    assert again.unseal_attached("web:b", await client.get(ATTACHED + "web:b")) == case.id

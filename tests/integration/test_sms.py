@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
+import json
+import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 import aiohttp
 import pytest
 import redis
+from redis.asyncio import Redis as AsyncRedis
 from twilio.request_validator import RequestValidator
 
 from bot.conversation import LANGUAGE
 from bot.messages import Outbound
 from bot.responses import Responses
+from bot.tracker_store import UrlRedisLockStore
 from channels.sms_text import render
 from tests.conftest import TWILIO_NUMBER, TWILIO_SID, TWILIO_TOKEN, RunningServer
 from tests.fakes import FakeTwilio
@@ -177,6 +183,45 @@ async def test_a_delivery_still_being_answered_is_told_to_come_back(server: Runn
         client.close()
     notice, _ = await phone.deliver(form)
     assert "don't need to give your name" in notice
+    assert server.said("sms", phone.number) == ["hello"]
+
+
+async def test_a_retry_that_waited_behind_its_first_delivery_gets_that_answer(server: RunningServer,
+                                                                             phone: Phone) -> None:
+    """The first delivery waits for the conversation (another message holds it) and
+    its "pending" mark lapses meanwhile (a stalled process), so Twilio's retry gets
+    past the mark and waits too. The first is answered; the retry, when its turn
+    comes, finds it answered and gets the same answer: no second turn."""
+    form = twilio_form(phone.number, "hello")
+    seen = "seen:sms:" + hashlib.sha256(form["MessageSid"].encode()).hexdigest()
+    conversation = server.conversation("sms", phone.number)
+    socket = str(server.redis_socket)
+    client = redis.Redis(unix_socket_path=socket)
+    locks = UrlRedisLockStore(f"unix://{socket}", AsyncRedis(unix_socket_path=socket))  # used blocking
+
+    async def until(holds: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 30
+        while not holds():
+            assert time.monotonic() < deadline, "the server never got there"
+            await asyncio.sleep(0.02)
+
+    def waiting() -> int:
+        raw = client.get("lock:" + conversation)
+        return len(json.loads(raw)["tickets"]) - 1 if raw else 0
+
+    try:
+        ahead = locks.issue_ticket(conversation, 60)  # another message's turn
+        first = asyncio.create_task(phone.deliver(form))
+        await until(lambda: waiting() == 1 and client.get(seen) == b"pending")
+        client.delete(seen)  # the first delivery's mark lapses while it waits
+        retry = asyncio.create_task(phone.deliver(form))
+        await until(lambda: waiting() == 2)
+        locks.cleanup(conversation, ahead)
+        answer, again = await first, await retry
+    finally:
+        locks.close()
+        client.close()
+    assert len(answer) == 2 and again == answer
     assert server.said("sms", phone.number) == ["hello"]
 
 
