@@ -20,10 +20,10 @@ from aiohttp import web
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.request import HTTPXRequest
 
 from bot.messages import DeliveryError, Inbound, OnMessage, Outbound
 from bot.settings import Secret, Settings
+from channels.telegram_request import AiohttpRequest
 
 __all__ = ["ALLOWED_UPDATES", "GROUP_NOTICE", "Telegram"]
 
@@ -43,8 +43,8 @@ class Telegram:
     def __init__(self, token: Secret, webhook_secret: Secret | None, api_base: str | None = None) -> None:
         base = f"{api_base.rstrip('/')}/bot" if api_base else "https://api.telegram.org/bot"
         self._requests = (
-            HTTPXRequest(connection_pool_size=8, read_timeout=15, write_timeout=15, connect_timeout=10),
-            HTTPXRequest(read_timeout=POLL_TIMEOUT_SECONDS + 10),
+            AiohttpRequest(connections=8, read_timeout=15, connect_timeout=10),
+            AiohttpRequest(read_timeout=POLL_TIMEOUT_SECONDS + 10),
         )
         # Never ``bot.initialize()``: it calls getMe, and nothing may reach Telegram
         # at start-up; the Bot's methods work without it.
