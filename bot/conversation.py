@@ -1,8 +1,8 @@
 """The path of one inbound message, after its channel has checked and parsed it.
 
 Pseudonymise the address → drop provider re-deliveries → numbered options → take
-out any receipt code → one read of what the rest needs (rate limits, language,
-opt-out, case, attached report) → the conversation's language → service commands (delete,
+out any receipt code → one read of what the rest needs (rate limits, tracker,
+language, opt-out, case, attached report) → the conversation's language → service commands (delete,
 STOP/START, HELP, a language asked for) → the NLU reading and triage → the desk
 (:mod:`triage.desk`: a person owns the conversation, or it is handed to one) or
 else the Rasa agent, speaking that language, and the desk again to keep the case.
@@ -146,7 +146,7 @@ class Conversations:
                 known = await self._read_ahead(conversation, inbound, seen, limited=not command)
                 if seen and known.answered:
                     return await self._answered(conversation, seen, inline)  # answered meanwhile
-                with self._trackers.staging() as staged:
+                with self._trackers.staging(read={conversation: known.tracker}) as staged:
                     self._metrics.messages.labels(inbound.channel).inc()
                     replies, erased = await self._respond(conversation, inbound, text, code, command, known)
                     now = replies if inline or erased else []
@@ -207,6 +207,7 @@ class Conversations:
         under load each round trip waits a pass of the event loop behind the other
         conversations' work. With ``limited``, a token is taken from each rate limit."""
         async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(self._trackers.key(conversation))
             pipe.getex(LANGUAGE + conversation, ex=self._ttl)  # kept while in use
             self._outbox.stopped_in(pipe, conversation)
             self._desk.cases.of_conversation_in(pipe, conversation)
@@ -217,8 +218,8 @@ class Conversations:
                 self._limiter.allow_in(pipe, _conversation_bucket(conversation),
                                        Bucket(f"channel:{inbound.channel}", *PER_CHANNEL),
                                        Bucket("all", *OVERALL))
-            language, stopped, case_id, attached, *rest = await pipe.execute()
-        return _Known(answered=bool(seen) and rest.pop(0) == _DONE,
+            tracker, language, stopped, case_id, attached, *rest = await pipe.execute()
+        return _Known(tracker=tracker, answered=bool(seen) and rest.pop(0) == _DONE,
                       under_limits=not limited or bool(rest.pop(0)),
                       language=language.decode() if language else "", stopped=bool(stopped),
                       case_id=case_id.decode() if case_id else None,
@@ -395,6 +396,7 @@ class Conversations:
 class _Known:
     """What :meth:`Conversations._read_ahead` found."""
 
+    tracker: bytes | None  # sealed, as stored; for Rasa's read of it (bot/tracker_store.py)
     answered: bool  # the delivery was answered while this one waited for the lock
     under_limits: bool  # a token was taken from every rate limit (or none was asked)
     language: str  # as stored: the code and how sure it is, or ""

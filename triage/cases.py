@@ -32,7 +32,6 @@ from typing import Literal
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import WatchError
 
 from bot.crypto import Cipher
 from triage.assess import Kind, Priority, TriageRecord
@@ -57,6 +56,23 @@ ALL = "cases"  # every case by opening time, for supervisors
 EVENTS = "cases:events"
 CHANNEL = "cases"
 _EVENTS_KEPT = 10_000
+# One change to a case, written only if the case is still the version it was made from:
+# its fields, its place in the queue and among the held, and new transcript lines.
+# KEYS: the case, the queue, the held set, the transcript. ARGV: the version changed, the
+# case id, its queue score ("" if it leaves the queue), "1" if a responder holds it, the
+# number of field pairs, the pairs, then the transcript lines. Returns 1 if written, 0 if
+# the case changed meanwhile, -1 if it is gone.
+_WRITE_CHANGE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if (redis.call('HGET', KEYS[1], 'v') or '0') ~= ARGV[1] then return 0 end
+local n = tonumber(ARGV[5])
+redis.call('HSET', KEYS[1], unpack(ARGV, 6, 5 + 2 * n))
+if ARGV[3] == '' then redis.call('ZREM', KEYS[2], ARGV[2])
+else redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2]) end
+if ARGV[4] == '1' then redis.call('SADD', KEYS[3], ARGV[2]) else redis.call('SREM', KEYS[3], ARGV[2]) end
+if #ARGV > 5 + 2 * n then redis.call('RPUSH', KEYS[4], unpack(ARGV, 6 + 2 * n)) end
+return 1
+"""
 # Anonymous counts for the dashboard: cases opened per day by priority, language,
 # channel and category; and the waits before a responder took a case.
 STATS_DAY = "stats:day:"
@@ -121,6 +137,7 @@ class Case:
     escalated: bool = False
     legal_hold: bool = False  # kept whatever the retention rules say, until lifted
     delivery: str = ""  # what became of the last staff message: "sent", or why it failed
+    version: int = 0  # how many times it was changed: a change is written only onto the one it read
 
     @property
     def paused(self) -> bool:
@@ -212,11 +229,12 @@ class CaseStore:
 
     async def note(self, case_id: str, record: TriageRecord | None, *, asked_for: Iterable[str] = (),
                    answers: Mapping[str, str] | None = None, reopen: bool = False,
-                   said: Iterable[Entry] = ()) -> Case:
+                   said: Iterable[Entry] = (), known: Case | None = None) -> Case:
         """Add what a message showed, and what was ``said`` to the transcript in the
-        same write. The priority only ever rises; a closed case goes back to the
-        queue when a message would have opened one (P3 or above), or with
-        ``reopen``, while the bot goes on talking."""
+        same write (``known``: the case as the caller read it, see :meth:`_update`).
+        The priority only ever rises; a closed case goes back to the queue when a
+        message would have opened one (P3 or above), or with ``reopen``, while the bot
+        goes on talking."""
         asked = list(asked_for)
         reopens = reopen or (record is not None and rank(record.priority) <= 3)
 
@@ -230,7 +248,7 @@ class CaseStore:
             return replace(case, priority=priority, kind=kind, status=status,
                            summary=case.summary.merged(record, asked, answers))
 
-        before, after = await self._update(case_id, change, said)
+        before, after = await self._update(case_id, change, said, known)
         if after.priority != before.priority or after.status != before.status:
             await self._publish("updated", after)
         return after
@@ -305,8 +323,8 @@ class CaseStore:
         await self._publish("message", await self._required(case_id))
         return entry
 
-    async def set_receipt(self, case_id: str, receipt: str) -> None:
-        await self._update(case_id, lambda case: replace(case, receipt=receipt))
+    async def set_receipt(self, case_id: str, receipt: str, known: Case | None = None) -> None:
+        await self._update(case_id, lambda case: replace(case, receipt=receipt), known=known)
 
     async def relay(self, case_id: str, entries: list[Entry]) -> None:
         """Messages for the responder: kept, and announced to the console."""
@@ -319,10 +337,12 @@ class CaseStore:
             await pipe.execute()
 
     def _append_in(self, pipe: Pipeline, case_id: str, entries: Iterable[Entry]) -> None:
+        if sealed := self._sealed_lines(case_id, entries):
+            pipe.rpush(CASE + case_id + ":transcript", *sealed)
+
+    def _sealed_lines(self, case_id: str, entries: Iterable[Entry]) -> list[bytes]:
         key = CASE + case_id + ":transcript"
-        sealed = [self._cipher.encrypt(json.dumps(asdict(e)).encode(), key.encode()) for e in entries]
-        if sealed:
-            pipe.rpush(key, *sealed)
+        return [self._cipher.encrypt(json.dumps(asdict(e)).encode(), key.encode()) for e in entries]
 
     async def transcript(self, case_id: str) -> list[Entry]:
         key = CASE + case_id + ":transcript"
@@ -401,40 +421,31 @@ class CaseStore:
             raise KeyError(case_id)
         return case
 
-    async def _update(self, case_id: str, change: Callable[[Case], Case], said: Iterable[Entry] = ()
-                      ) -> tuple[Case, Case]:
-        """Read, change and write one case atomically, and append what was ``said``
-        to its transcript (optimistic: retried when another message of the same
-        conversation, or a responder, wrote the case meanwhile)."""
-        said = list(said)
-        key = CASE + case_id
-        async with self._redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(key)
-                    fields = await pipe.hgetall(key)
-                    if not fields:
-                        raise KeyError(case_id)
-                    before = self._read(case_id, fields)
-                    now = self._clock()
-                    after = replace(change(before), updated_at=now)
-                    if after.status in QUEUED and before.status not in QUEUED:
-                        after = replace(after, waiting_since=now)  # back in the queue: waits anew
-                    pipe.multi()
-                    pipe.hset(key, mapping=self._fields(after))
-                    if after.status in QUEUED:
-                        pipe.zadd(QUEUE, {case_id: after.waiting_since})
-                    else:
-                        pipe.zrem(QUEUE, case_id)
-                    if after.status == "with_responder":
-                        pipe.sadd(HELD, case_id)
-                    else:
-                        pipe.srem(HELD, case_id)
-                    self._append_in(pipe, case_id, said)
-                    await pipe.execute()
-                    return before, after
-                except WatchError:
-                    continue
+    async def _update(self, case_id: str, change: Callable[[Case], Case], said: Iterable[Entry] = (),
+                      known: Case | None = None) -> tuple[Case, Case]:
+        """Change one case and append what was ``said`` to its transcript, atomically.
+        Optimistic: the change is made to the case as read (``known``, if the caller
+        has just read it, saves the read) and written only if no one (another message,
+        a responder) wrote the case since; otherwise it is read again and made again."""
+        lines = self._sealed_lines(case_id, said)
+        before = known
+        while True:
+            if before is None:
+                before = await self._required(case_id)
+            now = self._clock()
+            after = replace(change(before), updated_at=now, version=before.version + 1)
+            if after.status in QUEUED and before.status not in QUEUED:
+                after = replace(after, waiting_since=now)  # back in the queue: waits anew
+            fields = [item for pair in self._fields(after).items() for item in pair]
+            written = await self._redis.eval(
+                _WRITE_CHANGE, 4, CASE + case_id, QUEUE, HELD, CASE + case_id + ":transcript",
+                before.version, case_id, repr(after.waiting_since) if after.status in QUEUED else "",
+                "1" if after.status == "with_responder" else "", len(fields) // 2, *fields, *lines)
+            if written == 1:
+                return before, after
+            if written == -1:
+                raise KeyError(case_id)
+            before = None
 
     def _fields(self, case: Case) -> dict[str | bytes, bytes | float | int | str]:
         key = CASE + case.id
@@ -446,6 +457,7 @@ class CaseStore:
             "waiting_since": repr(case.waiting_since), "owner": case.owner, "receipt": case.receipt,
             "withdrawn": "1" if case.withdrawn else "", "escalated": "1" if case.escalated else "",
             "delivery": case.delivery, "legal_hold": "1" if case.legal_hold else "", "sealed": summary,
+            "v": case.version,
         }
 
     def _read(self, case_id: str, fields: Mapping[bytes, bytes]) -> Case:
@@ -462,6 +474,7 @@ class CaseStore:
             waiting_since=float(text("waiting_since")), summary=summary, owner=text("owner"),
             receipt=text("receipt"), withdrawn=bool(text("withdrawn")),
             escalated=bool(text("escalated")), delivery=text("delivery"), legal_hold=bool(text("legal_hold")),
+            version=int(text("v") or 0),
         )
 
     async def _publish(self, event: str, case: Case) -> None:

@@ -162,7 +162,7 @@ class Desk:
             turn = max((i for i, e in enumerate(history) if e.sender == "person"), default=len(history))
             said = history[turn:]
         case = await self.cases.note(case.id, record, asked_for=_asked(parse),
-                                     answers=_answers(await view.slots()), said=said)
+                                     answers=_answers(await view.slots()), said=said, known=case)
         says: list[Say] = []
         if await view.last_actions() & TOLD:
             says = await self._receipt(case)
@@ -192,7 +192,7 @@ class Desk:
         if case.receipt or case.kind not in RECEIPT_KINDS:
             return []
         code, key = await self.receipts.issue(case.id)
-        await self.cases.set_receipt(case.id, key)
+        await self.cases.set_receipt(case.id, key, known=case)
         return [Say("utter_receipt", {"code": formatted(code)})]
 
     async def _said(self, case: Case, says: list[Say]) -> None:

@@ -90,6 +90,27 @@ async def test_a_tracker_saved_while_staging_is_written_only_with_the_transactio
     assert restored.latest_message.text == "they kept my wages"
 
 
+async def test_a_tracker_read_ahead_is_not_read_again(client: Redis) -> None:
+    """A message reads its tracker with its other keys (bot/conversation.py); Rasa's
+    read of it then takes that copy, and a deletion in the turn still wins."""
+    trackers = store(client)
+    tracker = DialogueStateTracker("sms:ahead", slots=[])
+    tracker.update(UserUttered("first words"))
+    await trackers.save(tracker)
+    read = await client.get(trackers.key("sms:ahead"))
+    tracker.update(UserUttered("written behind the turn's back"))
+    await trackers.save(tracker)  # cannot happen under the conversation's lock; shows the source
+    with trackers.staging(read={"sms:ahead": read, "sms:none": None}):
+        ahead = await trackers.retrieve("sms:ahead")
+        assert ahead is not None and ahead.latest_message.text == "first words"  # type: ignore[union-attr]
+        assert await trackers.retrieve("sms:none") is None  # read ahead: it has none
+        await trackers.delete("sms:ahead")
+        assert await trackers.retrieve("sms:ahead") is None
+    await trackers.save(tracker)
+    latest = await trackers.retrieve("sms:ahead")  # outside the block: read from Redis
+    assert latest is not None and latest.latest_message.text == "written behind the turn's back"  # type: ignore[union-attr]
+
+
 def test_tickets_taken_at_once_by_many_processes_are_all_different(settings: Settings) -> None:
     """Rasa's own store reads, changes and writes the lock back: two processes could
     be given the same ticket and both run the conversation at once."""

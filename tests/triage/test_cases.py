@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -74,6 +75,39 @@ def test_aging_rises_one_level_per_target_waited() -> None:
     assert aged("P3", WAIT_TARGETS["P3"] + 1) == "P2"
     assert aged("P3", WAIT_TARGETS["P3"] + WAIT_TARGETS["P2"] + 1) == "P1"
     assert aged("P1", 10 * 86400) == "P1"
+
+
+async def test_a_change_to_a_case_read_before_a_responder_acted_keeps_what_they_did(cases: CaseStore) -> None:
+    """A message's turn notes the case it read before the bot answered; a responder
+    claimed it meanwhile. The note is made again on the claimed case, not over it."""
+    case = await cases.open("sms:c", "sms", "es", record("P3"), [])
+    read_before = await cases.get(case.id)
+    await cases.claim(case.id, "amira")
+    noted = await cases.note(case.id, record("P2", "documents_retained"), known=read_before,
+                             said=[Entry(2.0, "person", "they took my passport")])
+    assert (noted.status, noted.owner, noted.priority) == ("with_responder", "amira", "P2")
+    assert await cases.get(case.id) == noted
+    assert await cases.held() == [case.id] and await cases.queue() == []
+    assert [e.text for e in await cases.transcript(case.id)] == ["they took my passport"]  # once
+
+
+async def test_changes_made_at_once_are_all_kept(cases: CaseStore) -> None:
+    case = await cases.open("tg:c", "telegram", "es", record("P4"), [])
+    lines = [f"line {n}" for n in range(20)]
+    await asyncio.gather(*(cases.note(case.id, record("P4", f"sign_{n}"), said=[Entry(n, "person", line)])
+                           for n, line in enumerate(lines)))
+    after = await cases.get(case.id)
+    assert after is not None and after.version == 20
+    assert sorted(after.summary.indicators) == sorted(f"sign_{n}" for n in range(20))
+    assert sorted(e.text for e in await cases.transcript(case.id)) == sorted(lines)
+
+
+async def test_a_case_that_is_gone_is_not_written_again(cases: CaseStore, client: Redis) -> None:
+    case = await cases.open("web:g", "webchat", "es", record("P3"), [])
+    await cases.erase(case)
+    with pytest.raises(KeyError):
+        await cases.note(case.id, record("P2"), known=case, said=[Entry(1.0, "person", "hello")])
+    assert await client.keys("case:*") == []  # no half-written case, no orphan transcript
 
 
 async def test_handoff_pauses_and_a_claimed_case_leaves_the_queue(cases: CaseStore) -> None:
