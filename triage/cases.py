@@ -332,13 +332,8 @@ class CaseStore:
         await self._publish("message", await self._required(case_id))
 
     async def append(self, case_id: str, entries: Iterable[Entry]) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            self._append_in(pipe, case_id, entries)
-            await pipe.execute()
-
-    def _append_in(self, pipe: Pipeline, case_id: str, entries: Iterable[Entry]) -> None:
         if sealed := self._sealed_lines(case_id, entries):
-            pipe.rpush(CASE + case_id + ":transcript", *sealed)
+            await self._redis.rpush(CASE + case_id + ":transcript", *sealed)
 
     def _sealed_lines(self, case_id: str, entries: Iterable[Entry]) -> list[bytes]:
         key = CASE + case_id + ":transcript"
