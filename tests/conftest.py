@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -11,7 +12,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -47,6 +48,16 @@ def eventually(predicate: Callable[[], bool], timeout: float = 60) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.05)
+
+
+async def until(check: Callable[[], Awaitable[bool]], timeout: float = 30) -> None:
+    """Wait for a state a server or worker reaches in Redis in its own time. It is
+    observed by reading Redis every 50 ms up to a deadline: the process signals
+    nothing a test could await, and no sleep stands in for an outcome."""
+    async def poll() -> None:
+        while not await check():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    await asyncio.wait_for(poll(), timeout)
 
 
 def free_port() -> int:

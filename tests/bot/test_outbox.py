@@ -20,7 +20,7 @@ from bot.outbox import FAILED_STREAM, Outbox
 from bot.settings import Secret, Settings
 from channels.sms import Sms
 from channels.telegram import Telegram
-from tests.conftest import TELEGRAM_TOKEN, TWILIO_SID, TWILIO_TOKEN, AofRedis, remember
+from tests.conftest import TELEGRAM_TOKEN, TWILIO_SID, TWILIO_TOKEN, AofRedis, remember, until
 from tests.fakes import Call, FakeTelegram, FakeTwilio
 
 
@@ -65,16 +65,6 @@ async def rig(settings: Settings, fake_twilio: FakeTwilio, fake_telegram: FakeTe
     async with _running_outbox(client, fake_twilio, fake_telegram) as running_rig:
         yield running_rig
     await client.close(close_connection_pool=True)
-
-
-async def until(check: object, timeout: float = 30) -> None:
-    """Wait for a state the outbox worker reaches in Redis in its own time. It is
-    observed by reading Redis every 50 ms up to a deadline: the worker signals
-    nothing a test could await, and no sleep stands in for an outcome."""
-    async def poll() -> None:
-        while not await check():  # type: ignore[operator]  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
-    await asyncio.wait_for(poll(), timeout)
 
 
 def metric(rig: Rig, channel: str, status: str) -> float:

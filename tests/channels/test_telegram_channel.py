@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -35,14 +35,6 @@ def update(update_id: int, text: str, lang: str = "uk") -> dict[str, Any]:
         "message_id": 7, "date": int(time.time()), "text": text,
         "chat": {"id": 99, "type": "private", "first_name": "A"},
         "from": {"id": 99, "is_bot": False, "first_name": "A", "language_code": lang}}}
-
-
-@pytest.fixture
-def fake_telegram() -> Iterator[FakeTelegram]:
-    """This module's own Bot API, so that its polls do not show in the server's."""
-    fake = FakeTelegram().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from telegram import Bot
@@ -15,13 +15,6 @@ from telegram.error import Forbidden, NetworkError, TimedOut
 from channels.telegram_request import AiohttpRequest
 from tests.conftest import TELEGRAM_TOKEN
 from tests.fakes import FakeTelegram
-
-
-@pytest.fixture
-def fake_telegram() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

@@ -6,9 +6,7 @@ import asyncio
 import hashlib
 import itertools
 import json
-import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from urllib.parse import urlencode
 
 import aiohttp
@@ -22,7 +20,7 @@ from bot.messages import Outbound
 from bot.responses import Responses
 from bot.tracker_store import UrlRedisLockStore
 from channels.sms_text import render
-from tests.conftest import TWILIO_NUMBER, TWILIO_SID, TWILIO_TOKEN, RunningServer
+from tests.conftest import TWILIO_NUMBER, TWILIO_SID, TWILIO_TOKEN, RunningServer, until
 from tests.fakes import FakeTwilio
 from tests.integration.test_languages import LANGUAGES
 
@@ -199,23 +197,19 @@ async def test_a_retry_that_waited_behind_its_first_delivery_gets_that_answer(se
     client = redis.Redis(unix_socket_path=socket)
     locks = UrlRedisLockStore(f"unix://{socket}", AsyncRedis(unix_socket_path=socket))  # used blocking
 
-    async def until(holds: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + 30
-        while not holds():
-            assert time.monotonic() < deadline, "the server never got there"
-            await asyncio.sleep(0.02)
-
-    def waiting() -> int:
+    async def waiting(count: int, marked: bool = False) -> bool:
+        """``count`` deliveries wait behind the held lock (and the first is marked pending)."""
         raw = client.get("lock:" + conversation)
-        return len(json.loads(raw)["tickets"]) - 1 if raw else 0
+        queued = len(json.loads(raw)["tickets"]) - 1 if raw else 0
+        return queued == count and (not marked or client.get(seen) == b"pending")
 
     try:
         ahead = locks.issue_ticket(conversation, 60)  # another message's turn
         first = asyncio.create_task(phone.deliver(form))
-        await until(lambda: waiting() == 1 and client.get(seen) == b"pending")
+        await until(lambda: waiting(1, marked=True))
         client.delete(seen)  # the first delivery's mark lapses while it waits
         retry = asyncio.create_task(phone.deliver(form))
-        await until(lambda: waiting() == 2)
+        await until(lambda: waiting(2))
         locks.cleanup(conversation, ahead)
         answer, again = await first, await retry
     finally:
