@@ -13,6 +13,7 @@ takes messages for them on its own pub/sub channel, sealed.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -58,8 +59,10 @@ _STATIC_TYPES = {"chat.js": "text/javascript", "chat.css": "text/css", "chat.htm
 
 
 class _FrameBudget:
-    """Frames a socket may send: a few per second on average, bursts allowed. Cheap
-    frames (bad JSON, hellos) cost the same as messages, so a socket cannot spin the
+    """The pace a socket's frames are read at: a burst, then a few a second. Frames
+    beyond it wait, unread, so TCP pushes back on the sender; none is refused, so a
+    cry for help or a "delete" typed fast after a burst is late, never lost. Cheap
+    frames (bad JSON, hellos) count the same as messages, so a socket cannot spin the
     server; messages also count against the conversation's limits in Redis."""
 
     RATE, BURST = 5.0, 20.0
@@ -68,14 +71,14 @@ class _FrameBudget:
         self._tokens = self.BURST
         self._at = time.monotonic()
 
-    def take(self) -> bool:
+    async def take(self) -> None:
         now = time.monotonic()
         self._tokens = min(self.BURST, self._tokens + (now - self._at) * self.RATE)
         self._at = now
         if self._tokens < 1:
-            return False
+            await asyncio.sleep((1 - self._tokens) / self.RATE)
+            self._tokens, self._at = 1.0, time.monotonic()
         self._tokens -= 1
-        return True
 
 
 def _hashed(address: str) -> str:
@@ -204,9 +207,7 @@ class WebChat:
                        on_message: OnMessage) -> None:
         frames = _FrameBudget()
         async for msg in ws:
-            if not frames.take():
-                await ws.send_json(_error("slow_down", "Too many messages at once. Please wait a moment."))
-                continue
+            await frames.take()
             if msg.type != WSMsgType.TEXT:
                 if msg.type == WSMsgType.BINARY:
                     await ws.send_json(_error("bad_frame", "Send JSON text frames only."))

@@ -248,6 +248,20 @@ class RunningServer:
         """The pseudonymous id the server gives this address (from its generated key)."""
         return conversation_of(self.var_dir, channel, address)
 
+    def stored(self) -> tuple[list[bytes], bytes]:
+        """Every key in the server's Redis, and the bytes it would hand an attacker:
+        each key's DUMP, then the RDB file as a SAVE writes it now. The embedded Redis
+        keeps its default save rules, so a background save may be running; SAVE is
+        refused until it ends (then asked again)."""
+        client = redis.Redis(unix_socket_path=str(self.redis_socket))
+        try:
+            keys = list(client.scan_iter(count=1000))
+            dumped = b"".join(key + b"\x00" + (client.dump(key) or b"") for key in keys)
+            eventually(lambda: _saved(client))
+        finally:
+            client.close()
+        return keys, dumped + (self.var_dir / "redis.rdb").read_bytes()
+
     def said(self, channel: str, address: str) -> list[str]:
         """What the person said, one entry per bot turn, as the stored tracker holds it."""
         client = redis.Redis(unix_socket_path=str(self.redis_socket))
@@ -255,6 +269,16 @@ class RunningServer:
             return told(client, self.cipher(), self.conversation(channel, address))
         finally:
             client.close()
+
+
+def _saved(client: redis.Redis) -> bool:
+    """SAVE, or False while Redis is busy with a background save."""
+    try:
+        return bool(client.save())
+    except redis.ResponseError as exc:
+        if "in progress" not in str(exc):
+            raise
+        return False
 
 
 def worker_pids(parent: int) -> list[int]:
