@@ -20,6 +20,7 @@ import time
 import unicodedata
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -57,7 +58,7 @@ from bot.ratelimit import Bucket, RateLimiter
 from bot.responses import DEFAULT_LANGUAGE, Responses, speaking
 from bot.tracker_store import EncryptedRedisTrackerStore, Staged, UrlRedisLockStore
 from triage.assess import Triage
-from triage.cases import CaseStore, Entry
+from triage.cases import Case, CaseStore, Entry
 from triage.desk import RECEIPT_BUTTONS, Desk, Say
 from triage.lexicon import Lexicon
 from triage.presence import Presence
@@ -137,13 +138,26 @@ class Conversations:
         if seen and not await self._redis.set(seen, _PENDING, nx=True, ex=int(_LEASE_SECONDS)):
             self._metrics.duplicates.labels(inbound.channel).inc()
             return await self._answered(conversation, seen, inline)
+        # What the message says, and so whether it asks the service, is known before the
+        # lock, and its reads go with the ticket's taking; unless it is a number (a button
+        # by its number: the buttons offered last are read holding the lock).
+        read = None if _NUMBER.match(inbound.text) else _read_as(inbound.text, inbound.command)
+        reads = None if read is None else partial(self._reads_in, conversation, inbound, seen, not read[2])
         try:
             async with (running(self._keep_pending(seen)),
-                        self._locks.holding(conversation, _LEASE_SECONDS, _LOCK_POLL_SECONDS)):
-                text = _well_formed(await self._option_payload(conversation, inbound.text) or inbound.text)
-                text, code = redact(text)  # a receipt code goes no further than the desk
-                command = inbound.command or SERVICE_PAYLOADS.get(text.strip().lower())
-                known = await self._read_ahead(conversation, inbound, seen, limited=not command)
+                        self._locks.holding(conversation, _LEASE_SECONDS, _LOCK_POLL_SECONDS, reads)
+                        as (taken, fresh)):
+                if read is None:
+                    read = _read_as(await self._option_payload(conversation, inbound.text) or inbound.text,
+                                    inbound.command)
+                text, code, command = read
+                early = self._known(conversation, taken, seen, not command) if reads else None
+                if early is not None and fresh:
+                    known = early
+                else:  # read (again) holding the lock; tokens taken with the ticket stay taken
+                    known = await self._read_ahead(conversation, inbound, seen, not command and early is None)
+                    if early is not None:
+                        known = replace(known, under_limits=early.under_limits)
                 if seen and known.answered:
                     return await self._answered(conversation, seen, inline)  # answered meanwhile
                 with self._trackers.staging(read={conversation: known.tracker}) as staged:
@@ -207,22 +221,31 @@ class Conversations:
         under load each round trip waits a pass of the event loop behind the other
         conversations' work. With ``limited``, a token is taken from each rate limit."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.get(self._trackers.key(conversation))
-            pipe.getex(LANGUAGE + conversation, ex=self._ttl)  # kept while in use
-            self._outbox.stopped_in(pipe, conversation)
-            self._desk.cases.of_conversation_in(pipe, conversation)
-            self._desk.receipts.attached_in(pipe, conversation)
-            if seen:
-                pipe.get(seen)
-            if limited:
-                self._limiter.allow_in(pipe, _conversation_bucket(conversation),
-                                       Bucket(f"channel:{inbound.channel}", *PER_CHANNEL),
-                                       Bucket("all", *OVERALL))
-            tracker, language, stopped, case_id, attached, *rest = await pipe.execute()
+            self._reads_in(conversation, inbound, seen, limited, pipe)
+            return self._known(conversation, await pipe.execute(), seen, limited)
+
+    def _reads_in(self, conversation: str, inbound: Inbound, seen: str | None, limited: bool,
+                  pipe: Pipeline) -> None:
+        """Queue :meth:`_read_ahead`'s reads (and token takes) in ``pipe``."""
+        pipe.get(self._trackers.key(conversation))
+        pipe.getex(LANGUAGE + conversation, ex=self._ttl)  # kept while in use
+        self._outbox.stopped_in(pipe, conversation)
+        self._desk.cases.of_conversation_in(pipe, conversation)
+        self._desk.receipts.attached_in(pipe, conversation)
+        if seen:
+            pipe.get(seen)
+        if limited:
+            self._limiter.allow_in(pipe, _conversation_bucket(conversation),
+                                   Bucket(f"channel:{inbound.channel}", *PER_CHANNEL),
+                                   Bucket("all", *OVERALL))
+
+    def _known(self, conversation: str, replies: list[Any], seen: str | None, limited: bool) -> _Known:
+        """The replies to :meth:`_reads_in`'s reads."""
+        tracker, language, stopped, case, attached, *rest = replies
         return _Known(tracker=tracker, answered=bool(seen) and rest.pop(0) == _DONE,
                       under_limits=not limited or bool(rest.pop(0)),
                       language=language.decode() if language else "", stopped=bool(stopped),
-                      case_id=case_id.decode() if case_id else None,
+                      case=self._desk.cases.of_conversation_read(case),
                       attached=self._desk.receipts.unseal_attached(conversation, attached))
 
     async def _respond(self, conversation: str, inbound: Inbound, text: str, code: str | None,
@@ -233,7 +256,7 @@ class Conversations:
         if not known.under_limits and self._desk.assess(text, "", {}).priority != "P1":
             return await self._flooded(conversation, inbound, text, known), False
         request = self._languages.request(text) if text and not command and not code else None
-        if request is not None and await self._desk.cases.paused(conversation):
+        if request is not None and known.case is not None and known.case.paused:
             request = None  # a person owns the conversation: they read it, the bot says nothing
         language = await self._language(conversation, inbound, "" if request or code else text, known)
         if command == "delete":
@@ -250,9 +273,8 @@ class Conversations:
         """Over a limit: no NLU, no bot. A responder still gets the words of a case;
         the person hears once a minute to slow down."""
         self._metrics.rate_limited.labels(inbound.channel).inc()
-        case = await self._desk.cases.get(known.case_id) if known.case_id else None
-        if case is not None and text:
-            await self._desk.cases.relay(case.id, [Entry(time.time(), "person", text)])
+        if known.case is not None and text:
+            await self._desk.cases.relay(known.case.id, [Entry(time.time(), "person", text)])
         if not await self._redis.set(SLOWED + conversation, 1, nx=True, ex=60):
             return []
         language = await self._language(conversation, inbound, "", known)
@@ -289,7 +311,7 @@ class Conversations:
         record = desk.assess(text, language, parse)
         if code:
             return self._say(await desk.enter_code(conversation, code, text, record), language, channel)
-        case = await desk.cases.get(known.case_id) if known.case_id else None
+        case = known.case
         says = await desk.before_bot(conversation, case, known.attached, channel, language, text, record,
                                      parse, _TrackerView(self._trackers, conversation))
         if says is not None:
@@ -401,7 +423,7 @@ class _Known:
     under_limits: bool  # a token was taken from every rate limit (or none was asked)
     language: str  # as stored: the code and how sure it is, or ""
     stopped: bool  # the person opted out (SMS STOP)
-    case_id: str | None  # the conversation's own case
+    case: Case | None  # the conversation's own case
     attached: str | None  # the case a receipt code opened
 
 
@@ -448,6 +470,13 @@ class _ChannelCollector(CollectingOutputChannel):
 
     def name(self) -> str:
         return self._channel
+
+
+def _read_as(text: str, command: Command | None) -> tuple[str, str | None, Command | None]:
+    """The text as the bot reads it, the receipt code taken out of it (a code goes no
+    further than the desk), and the service command it is, if any."""
+    text, code = redact(_well_formed(text))
+    return text, code, command or SERVICE_PAYLOADS.get(text.strip().lower())
 
 
 def _well_formed(text: str) -> str:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextvars import ContextVar
+from typing import Any
 
 import redis
 from rasa.core.lock_store import (
@@ -143,6 +144,7 @@ class UrlRedisLockStore(RedisLockStore):
         self.red = redis.StrictRedis.from_url(url, socket_timeout=DEFAULT_SOCKET_TIMEOUT_IN_SECONDS)
         self.key_prefix = "lock:"
         LockStore.__init__(self)
+        self._client = client
         self._script = client.register_script(_TICKETS)
         self._blocking_script = self.red.register_script(_TICKETS)
 
@@ -157,12 +159,18 @@ class UrlRedisLockStore(RedisLockStore):
         with _unavailable():
             return int(await self._script(keys=keys, args=args))
 
-    async def _take(self, conversation_id: str, lifetime: float) -> tuple[int, int]:
-        """A new ticket, and the ticket served now (the same one when no one is ahead)."""
+    async def _take(self, conversation_id: str, lifetime: float, reads: Callable[[Pipeline], None] | None
+                    ) -> tuple[int, int, list[Any]]:
+        """A new ticket, the ticket served now (the same one when no one is ahead),
+        and the replies to the ``reads`` queued after it in the same round trip."""
         keys, args = self._arguments("take", conversation_id, -1, lifetime)
         with _unavailable():
-            ticket, serving = await self._script(keys=keys, args=args)
-        return int(ticket), int(serving)
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.eval(_TICKETS, len(keys), *keys, *args)  # (a Script would add SCRIPT EXISTS)
+                if reads is not None:
+                    reads(pipe)
+                (ticket, serving), *replies = await pipe.execute()
+        return int(ticket), int(serving), replies
 
     def _change_blocking(self, change: str, conversation_id: str, ticket: int = -1, lifetime: float = 0
                          ) -> int:
@@ -180,11 +188,18 @@ class UrlRedisLockStore(RedisLockStore):
         self._change_blocking("done", conversation_id, ticket_number)
 
     @contextlib.asynccontextmanager
-    async def holding(self, conversation_id: str, lifetime: float, poll_seconds: float
-                      ) -> AsyncIterator[None]:
+    async def holding(self, conversation_id: str, lifetime: float, poll_seconds: float,
+                      reads: Callable[[Pipeline], None] | None = None
+                      ) -> AsyncIterator[tuple[list[Any], bool]]:
         """Wait for the conversation's turn (tickets are served in the order taken),
-        hold it while the block runs, and keep the ticket alive meanwhile."""
-        ticket, serving = await self._take(conversation_id, lifetime)
+        hold it while the block runs, and keep the ticket alive meanwhile.
+
+        ``reads`` queues commands sent with the ticket's taking, in its round trip.
+        Yields their replies, and whether they were read holding the lock: true when
+        the turn was this ticket's at once; after a wait they may be stale (the
+        caller reads again; any change they made stays made)."""
+        ticket, serving, replies = await self._take(conversation_id, lifetime, reads)
+        fresh = serving == ticket
 
         async def keep_alive() -> None:
             while True:
@@ -198,7 +213,7 @@ class UrlRedisLockStore(RedisLockStore):
                         raise LockError("the conversation's lock expired while waiting")
                     await asyncio.sleep(poll_seconds)
                     serving = await self._change("serving", conversation_id)
-                yield
+                yield replies, fresh
         finally:
             await self._change("done", conversation_id, ticket)
 

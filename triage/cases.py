@@ -28,7 +28,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -72,6 +72,14 @@ else redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2]) end
 if ARGV[4] == '1' then redis.call('SADD', KEYS[3], ARGV[2]) else redis.call('SREM', KEYS[3], ARGV[2]) end
 if #ARGV > 5 + 2 * n then redis.call('RPUSH', KEYS[4], unpack(ARGV, 6 + 2 * n)) end
 return 1
+"""
+# A conversation's case, in one round trip: its id (KEYS[1]), then the hash under the
+# prefix ARGV[1]. The hash's key is not declared, which Redis allows but Cluster would
+# refuse (Cluster is not supported: docs/operations.md). Returns {id, fields} or nil.
+_OF_CONVERSATION = """
+local id = redis.call('GET', KEYS[1])
+if not id then return false end
+return {id, redis.call('HGETALL', ARGV[1] .. id)}
 """
 # Anonymous counts for the dashboard: cases opened per day by priority, language,
 # channel and category; and the waits before a responder took a case.
@@ -180,20 +188,20 @@ class CaseStore:
         self._clock = clock
 
     async def of_conversation(self, conversation: str) -> Case | None:
-        case_id = await self._redis.get(BY_CONVERSATION + conversation)
-        return None if case_id is None else await self.get(case_id.decode())
+        return self.of_conversation_read(
+            await self._redis.eval(_OF_CONVERSATION, 1, BY_CONVERSATION + conversation, CASE))
 
     @staticmethod
     def of_conversation_in(pipe: Pipeline, conversation: str) -> None:
-        """Queue the read of the conversation's case id in ``pipe`` (read with other
-        keys); :meth:`get` the case from it."""
-        pipe.get(BY_CONVERSATION + conversation)
+        """Queue the read of the conversation's case in ``pipe`` (read with other keys);
+        :meth:`of_conversation_read` makes its reply a case."""
+        pipe.eval(_OF_CONVERSATION, 1, BY_CONVERSATION + conversation, CASE)
 
-    async def paused(self, conversation: str) -> bool:
-        """Whether a person owns this conversation (or is about to)."""
-        case_id = await self._redis.get(BY_CONVERSATION + conversation)
-        status = await self._redis.hget(CASE + case_id.decode(), "status") if case_id else None
-        return status is not None and status.decode() in PAUSED
+    def of_conversation_read(self, reply: list[Any] | None) -> Case | None:
+        if not reply:
+            return None
+        case_id, flat = reply
+        return self._read(case_id.decode(), dict(zip(flat[::2], flat[1::2], strict=True))) if flat else None
 
     async def get(self, case_id: str) -> Case | None:
         fields = await self._redis.hgetall(CASE + case_id)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -12,6 +13,7 @@ from redis.asyncio import Redis
 from bot.crypto import Cipher, DecryptionError
 from bot.settings import Settings
 from bot.tracker_store import EncryptedRedisTrackerStore, UrlRedisLockStore
+from tests.conftest import until
 
 
 @pytest.fixture
@@ -155,5 +157,40 @@ async def test_a_holder_keeps_the_conversation_and_a_dead_one_lets_it_go(setting
     async with locks.holding("webchat:dead", lifetime=0.3, poll_seconds=0.01):
         order.append("after the dead one")
     assert order[-1] == "after the dead one"
+    locks.close()
+    await client.close(close_connection_pool=True)
+
+
+async def test_reads_sent_with_the_ticket_are_fresh_only_for_the_first_in_line(settings: Settings) -> None:
+    """A message's reads go with its ticket's taking: what they read holds only if no
+    one was ahead; one that waited must read again, after the one ahead wrote."""
+    assert settings.redis_url is not None
+    client = Redis.from_url(settings.redis_url)
+    locks = UrlRedisLockStore(settings.redis_url, client)
+    await client.set("turns:webchat:line", 0)
+    release, seen = asyncio.Event(), []
+
+    async def turn(hold: bool) -> None:
+        async with locks.holding("webchat:line", lifetime=5, poll_seconds=0.01,
+                                 reads=lambda pipe: pipe.get("turns:webchat:line")) as (read, fresh):
+            seen.append((int(read[0]), fresh))
+            if hold:
+                await release.wait()
+            await client.incr("turns:webchat:line")
+
+    async def tickets(count: int) -> bool:
+        raw = await client.get("lock:webchat:line")
+        return raw is not None and len(json.loads(raw)["tickets"]) == count
+
+    first = asyncio.create_task(turn(hold=True))
+    await until(lambda: tickets(1))
+    second = asyncio.create_task(turn(hold=False))
+    await until(lambda: tickets(2))  # the second is in line
+    release.set()
+    await asyncio.gather(first, second)
+    assert seen == [(0, True), (0, False)]  # the second read 0 too early: it knows it
+    async with locks.holding("webchat:line", lifetime=5, poll_seconds=0.01,
+                             reads=lambda pipe: pipe.get("turns:webchat:line")) as (read, fresh):
+        assert (read, fresh) == ([b"2"], True)
     locks.close()
     await client.close(close_connection_pool=True)

@@ -112,13 +112,13 @@ async def test_a_case_that_is_gone_is_not_written_again(cases: CaseStore, client
 
 async def test_handoff_pauses_and_a_claimed_case_leaves_the_queue(cases: CaseStore) -> None:
     case = await cases.open("tg:1", "telegram", "ru", record("P3"), [])
-    assert not await cases.paused("tg:1")
+    assert not case.paused
     assert (await cases.hand_off(case.id)).status == "waiting"
-    assert await cases.paused("tg:1")
+    assert (await cases.of_conversation("tg:1")).paused
     assert [item.case_id for item in await cases.queue()] == [case.id]
     claimed = await cases.claim(case.id, "staff-1")
     assert (claimed.status, claimed.owner) == ("with_responder", "staff-1")
-    assert await cases.paused("tg:1")
+    assert (await cases.of_conversation("tg:1")).paused
     assert await cases.queue() == []
 
 
