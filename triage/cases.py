@@ -313,9 +313,9 @@ class CaseStore:
 
     async def delivered(self, conversation: str, status: str) -> None:
         """What became of a staff message: shown on the case page."""
-        case_id = await self._redis.get(BY_CONVERSATION + conversation)
-        if case_id is not None and await self._redis.exists(CASE + case_id.decode()):
-            _, after = await self._update(case_id.decode(), lambda case: replace(case, delivery=status))
+        case = await self.of_conversation(conversation)
+        if case is not None:
+            _, after = await self._update(case.id, lambda now: replace(now, delivery=status), known=case)
             await self._publish("delivery", after)
 
     async def close(self, case_id: str) -> Case:
