@@ -92,10 +92,10 @@ _SEEN_SECONDS = 3 * 86400  # providers retry for at most a day
 SERVICE_PAYLOADS: dict[str, Command] = {"/delete": "delete", "delete": "delete", "/help": "help"}
 _NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
 # Token buckets (per second, burst): a person typing fast in short bursts stays
-# well inside; a script does not. Shared by every process through Redis.
+# well inside; a script does not. Shared by every process through Redis. Overall,
+# HOTLINE_MESSAGES_PER_SECOND with ten seconds of it in a burst; each channel half.
 PER_CONVERSATION = (0.5, 20)
-PER_CHANNEL = (50.0, 500)
-OVERALL = (100.0, 1000)
+BURST_SECONDS = 10
 SLOWED = "slowed:"
 
 
@@ -103,7 +103,7 @@ class Conversations:
     def __init__(self, agent: Agent, trackers: EncryptedRedisTrackerStore, locks: UrlRedisLockStore,
                  client: Redis, cipher: Cipher, addresses: AddressBook, outbox: Outbox,
                  senders: Mapping[str, Sender], pseudonym_key: bytes, metrics: Metrics, ttl_seconds: int,
-                 languages: Languages, responses: Responses, desk: Desk) -> None:
+                 languages: Languages, responses: Responses, desk: Desk, *, messages_per_second: int) -> None:
         self._agent = agent
         self._locks = locks
         self._cipher = cipher
@@ -119,6 +119,8 @@ class Conversations:
         self._pseudonym_key = pseudonym_key
         self._metrics = metrics
         self._ttl = ttl_seconds
+        self._overall = Bucket("all", messages_per_second, messages_per_second * BURST_SECONDS)
+        self._per_channel = (messages_per_second / 2, messages_per_second * BURST_SECONDS // 2)
 
     async def handle(self, inbound: Inbound, *, inline: bool) -> list[Outbound]:
         """Answer ``inbound``. With ``inline`` the replies are returned for the
@@ -236,8 +238,8 @@ class Conversations:
             pipe.get(seen)
         if limited:
             self._limiter.allow_in(pipe, _conversation_bucket(conversation),
-                                   Bucket(f"channel:{inbound.channel}", *PER_CHANNEL),
-                                   Bucket("all", *OVERALL))
+                                   Bucket(f"channel:{inbound.channel}", *self._per_channel),
+                                   self._overall)
 
     def _known(self, conversation: str, replies: list[Any], seen: str | None, limited: bool) -> _Known:
         """The replies to :meth:`_reads_in`'s reads."""
@@ -524,6 +526,7 @@ async def conversations_ctx(app: web.Application) -> AsyncIterator[None]:
     app[CONVERSATIONS] = Conversations(
         app[AGENT], app[TRACKERS], app[LOCKS], client, cipher, addresses, outbox, app[SENDERS], pseudonym_key,
         app[METRICS], settings.tracker_ttl_seconds, app[LANGUAGES], app[RESPONSES], desk,
+        messages_per_second=settings.messages_per_second,
     )
     retention = Retention.from_settings(settings)
     with desk.receipts.ready.filling():

@@ -61,6 +61,10 @@ class Settings:
     # message (docs/threat-model.md, "stolen Redis dump"): what is gone cannot leak.
     tracker_ttl_seconds: int = 24 * 3600
     max_message_chars: int = 4096
+    # Messages a second, all channels together, that get the bot before a flood is
+    # slowed (bot/conversation.py): at most what the processes serve, so a flood
+    # cannot queue a cry for help behind it. Raise it with the processes you add.
+    messages_per_second: int = 100
     # What the after-hours message promises: someone reads and replies within this.
     follow_up_hours: int = 12
     # Retention (triage/retention.py): closed cases, closed P4 cases, and the grace
@@ -152,6 +156,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         tracker_ttl_seconds=integer("HOTLINE_TRACKER_TTL", 24 * 3600, 60, 365 * 86400),
         follow_up_hours=integer("HOTLINE_FOLLOW_UP_HOURS", 12, 1, 168),
+        messages_per_second=integer("HOTLINE_MESSAGES_PER_SECOND", 100, 2, 100_000),
         retain_closed_days=integer("HOTLINE_RETAIN_CLOSED_DAYS", 90, 1, 3650),
         retain_closed_p4_days=integer("HOTLINE_RETAIN_CLOSED_P4_DAYS", 7, 1, 3650),
         retain_grace_hours=integer("HOTLINE_RETAIN_GRACE_HOURS", 24, 0, 24 * 365),

@@ -303,9 +303,9 @@ def told(client: redis.Redis, cipher: Cipher, conversation: str) -> list[str]:
 
 
 def start_server(var_dir: Path, model_settings: Settings, fake_twilio: FakeTwilio,
-                 fake_telegram: FakeTelegram, *args: str) -> RunningServer:
+                 fake_telegram: FakeTelegram, *args: str, **environ: str) -> RunningServer:
     """``hotline run [args]`` as an operator starts it: embedded Redis, every channel on
-    (providers faked on loopback), DEBUG logs captured."""
+    (providers faked on loopback), DEBUG logs captured; ``environ`` adds settings."""
     log_file = var_dir.parent / f"{var_dir.name}.log"
     port = free_port()
     env = server_environ(var_dir, HOTLINE_PORT=str(port), HOTLINE_LOG_LEVEL="DEBUG",
@@ -313,7 +313,7 @@ def start_server(var_dir: Path, model_settings: Settings, fake_twilio: FakeTwili
                          HOTLINE_PUBLIC_URL=f"http://127.0.0.1:{port}",
                          HOTLINE_EGRESS_LOG=str(var_dir.parent / f"{var_dir.name}.egress.log"),
                          PYTHONPATH=str(EGRESS),
-                         **provider_environ(fake_twilio, fake_telegram))
+                         **provider_environ(fake_twilio, fake_telegram), **environ)
     with log_file.open("w") as log:
         process = subprocess.Popen([str(HOTLINE), "run", *args], stdout=subprocess.PIPE, stderr=log,
                                    text=True, env=env, cwd=PROJECT_ROOT)

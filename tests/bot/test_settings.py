@@ -9,14 +9,16 @@ def test_defaults() -> None:
     settings = load_settings({})
     assert (settings.host, settings.port, settings.redis_url) == ("127.0.0.1", 8080, None)
     assert settings.var_dir.name == "var"
+    assert settings.messages_per_second == 100
 
 
 def test_every_bad_value_is_reported_at_once() -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings({"HOTLINE_PORT": "eighty", "REDIS_URL": "http://x", "HOTLINE_LOG_LEVEL": "LOUD",
-                       "HOTLINE_ENCRYPTION_KEYS": "nokey"})
+                       "HOTLINE_ENCRYPTION_KEYS": "nokey", "HOTLINE_MESSAGES_PER_SECOND": "0"})
     message = str(caught.value)
-    for name in ("HOTLINE_PORT", "REDIS_URL", "HOTLINE_LOG_LEVEL", "HOTLINE_ENCRYPTION_KEYS"):
+    for name in ("HOTLINE_PORT", "REDIS_URL", "HOTLINE_LOG_LEVEL", "HOTLINE_ENCRYPTION_KEYS",
+                 "HOTLINE_MESSAGES_PER_SECOND"):
         assert name in message
 
 

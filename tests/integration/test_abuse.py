@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import aiohttp
+import pytest
 
 from bot.messages import Outbound
 from bot.responses import Responses
+from bot.settings import Settings
 from channels.sms_text import render
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, start_server, stop_server
+from tests.fakes import FakeTelegram, FakeTwilio
 from tests.integration.test_sms import Phone
 
 RESPONSES = Responses.load()
@@ -31,3 +36,26 @@ async def test_a_flood_is_slowed_but_a_cry_for_help_still_gets_through(server: R
         body = await response.text()
     assert 'hotline_rate_limited_total{channel="sms"} 2.0' in body
     assert phone.number[1:] not in body and "hello" not in body and "hitting" not in body
+
+
+@pytest.fixture(scope="module")
+def small_server(tmp_path_factory: pytest.TempPathFactory, model_settings: Settings,
+                 fake_twilio: FakeTwilio, fake_telegram: FakeTelegram) -> Iterator[RunningServer]:
+    """A server told it can answer 2 messages a second: SMS gets 1 a second, 10 at once."""
+    running = start_server(tmp_path_factory.mktemp("small-var"), model_settings, fake_twilio, fake_telegram,
+                           HOTLINE_MESSAGES_PER_SECOND="2")
+    yield running
+    stop_server(running)
+
+
+async def test_many_numbers_at_once_are_slowed_at_the_configured_rate(small_server: RunningServer) -> None:
+    # Each number sends once (far inside its own limit); together they are a flood.
+    replies = [await Phone(small_server).text("hello") for _ in range(24)]
+    greeting = replies[0]
+    assert "don't need to give your name" in greeting[0]
+    assert replies[:10] == [greeting] * 10  # the channel's burst: 10 at 2 a second
+    slowed = replies.count(sms("utter_slow_down"))
+    assert slowed and slowed + replies.count(greeting) == 24
+    # A cry for help from yet another number passes every limit.
+    assert await Phone(small_server).text("please help me now, he is hitting me and i cant get out") == sms(
+        "utter_after_hours", hours="12")
