@@ -65,6 +65,33 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+_SCHED_IDLE = 5
+
+
+def _stat(path: Path) -> list[str]:
+    """The fields of a /proc stat file after the command name; [] once it is gone."""
+    try:
+        return path.read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return []
+
+
+def cpu_seconds(pids: list[int]) -> tuple[float, float]:
+    """CPU time the processes have used, as (normal, idle): idle is their threads at
+    the lowest priority (receipt codes, docs/triage.md), which only take a core that
+    nothing else wants."""
+    normal = idle = 0.0
+    for pid in pids:
+        if fields := _stat(Path(f"/proc/{pid}/stat")):  # ended threads included
+            normal += (int(fields[11]) + int(fields[12])) / _TICKS
+        for thread in Path(f"/proc/{pid}/task").glob("*/stat"):
+            if (fields := _stat(thread)) and int(fields[38]) == _SCHED_IDLE:
+                seconds = (int(fields[11]) + int(fields[12])) / _TICKS
+                normal, idle = normal - seconds, idle + seconds
+    return normal, idle
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -141,6 +168,7 @@ class Hotline:
         self.providers = providers
         self.server = RunningServer(self.url, self.var, self.var / "unused.log", self.process)
         self._people, self._updates = itertools.count(), itertools.count(10_000_000)
+        self._webchat_replies: dict[tuple[int, str], int] = {}  # a script step → its replies
 
     def pids(self) -> list[int]:
         """The processes that serve: the workers, or the one server."""
@@ -153,13 +181,22 @@ class Hotline:
         serial = next(self._people)
         if seat % 3 == 0:
             ws = await session.ws_connect(self.url.replace("http", "ws") + "/chat/ws")
-            return webchat_turn(ws), ws
+            return webchat_turn(ws, self._webchat_replies), ws
         if seat % 3 == 1:
             return sms_turn(session, self.url, f"+1415{5_000_000 + serial:07d}"), None
         return telegram_turn(session, self.url, self.providers, 80_000_000 + serial, self._updates), None
 
     def rss_mb(self) -> list[float]:
         return [rss_mb(pid) for pid in self.pids()]
+
+    def all_pids(self) -> list[int]:
+        """Every process that serves: the parent, the workers, and Redis."""
+        client = self.redis()
+        try:
+            redis_pid = int(client.info("server")["process_id"])
+        finally:
+            client.close()
+        return sorted({self.process.pid, *self.pids(), redis_pid})
 
     def redis(self) -> redis.Redis:
         url = self.env.get("REDIS_URL") or f"unix://{self.var / 'redis.sock'}"
@@ -227,21 +264,36 @@ class StockRasa:
     def rss_mb(self) -> float:
         return rss_mb(self.process.pid)
 
+    def all_pids(self) -> list[int]:
+        return [self.process.pid, self.actions.pid]
+
     def stop(self) -> None:
         for running in (self.process, self.actions):
             running.terminate()
             running.wait(timeout=60)
 
 
-def webchat_turn(ws: aiohttp.ClientWebSocketResponse) -> Turn:
+def webchat_turn(ws: aiohttp.ClientWebSocketResponse, replies_at: dict[tuple[int, str], int]) -> Turn:
+    """A web chat turn ends with its last reply; the server sends a turn's replies back
+    to back. The web chat does not say which reply is the last, so the first turn at
+    each step of the script waits 50 ms for more and records how many came
+    (``replies_at``); later turns at that step read exactly that many, so no turn
+    includes a wait of the load generator's own."""
+    steps = itertools.count()
+
     async def turn(text: str) -> list[str]:
+        step = (next(steps), text)
         await ws.send_json({"type": "message", "text": text})
-        replies = [(await ws.receive_json(timeout=120))["text"]]  # the first reply ends the timed part
-        # The turn's other replies are sent back to back: take them before the next turn.
+        replies = [(await ws.receive_json(timeout=120))["text"]]
+        if step in replies_at:
+            for _ in range(replies_at[step] - 1):
+                replies.append((await ws.receive_json(timeout=120))["text"])
+            return replies
         while True:
             try:
                 replies.append((await ws.receive_json(timeout=0.05))["text"])
             except asyncio.TimeoutError:
+                replies_at[step] = len(replies)
                 return replies
 
     return turn

@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from bench.harness import (
     Providers,
     StockRasa,
     Turn,
+    cpu_seconds,
     machine,
     percentile,
     write_section,
@@ -55,6 +57,10 @@ class Side:
 
     async def people(self, number: int) -> list[Turn]:
         """Round ``number``'s new conversations."""
+        raise NotImplementedError
+
+    def pids(self) -> list[int]:
+        """Every process that serves it, for the CPU a turn costs."""
         raise NotImplementedError
 
     async def ready(self) -> None:
@@ -87,6 +93,9 @@ class Ours(Side):
         self.started_conversations = 0
         self._sockets: list[aiohttp.ClientWebSocketResponse] = []
         self._console: aiohttp.ClientWebSocketResponse | None = None
+
+    def pids(self) -> list[int]:
+        return self.hotline.all_pids()
 
     async def people(self, number: int) -> list[Turn]:
         turns = []
@@ -146,6 +155,9 @@ class Stock(Side):
         self.name, self.session, self.conversations = name, session, conversations
         self.rasa = StockRasa(model)
 
+    def pids(self) -> list[int]:
+        return self.rasa.all_pids()
+
     async def ready(self) -> None:
         await self.rasa.ready(self.session)
 
@@ -164,10 +176,12 @@ async def interleaved(sides: list[Side]) -> dict[str, dict[str, float]]:
     the model), then ``ROUNDS`` timed rounds, the sides taking turns: the machine's
     speed drifts by a third from one minute to the next, and taking turns lets the
     drift reach every side alike. In a round every conversation says the script, a
-    turn after its previous turn's first reply."""
+    turn after its previous turn's first reply. CPU is counted over the rounds' turns
+    in every process of the side (ours: its alerts too)."""
 
-    async def one_round(side: Side, number: int, latencies: list[float]) -> float:
+    async def one_round(side: Side, number: int, latencies: list[float]) -> tuple[float, float, float]:
         turns = await side.people(number)
+        pids = side.pids()
 
         async def conversation(turn: Turn) -> None:
             for text in SCRIPT:
@@ -177,29 +191,33 @@ async def interleaved(sides: list[Side]) -> dict[str, dict[str, float]]:
 
         stop = asyncio.Event()
         alongside = asyncio.create_task(side.during(stop)) if number else None
+        cpu_before = cpu_seconds(pids)
         started = time.perf_counter()
         await asyncio.gather(*(conversation(t) for t in turns))
         seconds = time.perf_counter() - started
+        cpu_after = cpu_seconds(pids)
         stop.set()
         if alongside is not None:
             await alongside  # its last alert ends before the next side starts
         await side.after_round()
-        return seconds
+        return seconds, cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]
 
     for side in sides:
         await one_round(side, 0, [])
     latencies: dict[str, list[float]] = {side.name: [] for side in sides}
-    seconds = dict.fromkeys(latencies, 0.0)
+    totals = {name: [0.0, 0.0, 0.0] for name in latencies}  # seconds, CPU, idle-priority CPU
     for number in range(1, ROUNDS + 1):
         for side in sides:
-            seconds[side.name] += await one_round(side, number, latencies[side.name])
-    return {name: summary(latencies[name], seconds[name]) for name in latencies}
+            for i, value in enumerate(await one_round(side, number, latencies[side.name])):
+                totals[side.name][i] += value
+    return {name: summary(latencies[name], *totals[name]) for name in latencies}
 
 
-def summary(latencies: list[float], seconds: float) -> dict[str, float]:
+def summary(latencies: list[float], seconds: float, cpu: float, idle_cpu: float) -> dict[str, float]:
     return {"turns": len(latencies), "seconds": seconds, "throughput": len(latencies) / seconds,
             "p50": percentile(latencies, 0.5), "p95": percentile(latencies, 0.95),
-            "p99": percentile(latencies, 0.99)}
+            "p99": percentile(latencies, 0.99), "cpu_ms": cpu / len(latencies) * 1000,
+            "idle_cpu_ms": idle_cpu / len(latencies) * 1000}
 
 
 def accuracy(model: Path) -> dict[str, float]:
@@ -216,6 +234,10 @@ def accuracy(model: Path) -> dict[str, float]:
 
 def load_section(conversations: int, one: dict[str, float], two: dict[str, float],
                  them: dict[str, float]) -> str:
+    cores = os.cpu_count() or 1
+    budget = cores * 1000 / (2 * them["throughput"])
+    stock_cores = them["throughput"] * them["cpu_ms"] / 1000
+
     def row(name: str, key: str, unit: str, higher: bool) -> str:
         def ratio(us: dict[str, float]) -> str:
             return f"{(us[key] / them[key]) if higher else (them[key] / us[key]):.2f} x"
@@ -250,8 +272,17 @@ def load_section(conversations: int, one: dict[str, float], two: dict[str, float
         row("turn latency p50", "p50", "ms", False),
         row("turn latency p95", "p95", "ms", False),
         row("turn latency p99", "p99", "ms", False),
-        row("RSS per process (largest)", "rss_mb", "MB", False), "",
+        row("RSS per process (largest)", "rss_mb", "MB", False),
+        row("CPU per turn, every process of the side", "cpu_ms", "ms", False), "",
         f"Scale-out: 2 workers give {two['throughput'] / one['throughput']:.2f} x the throughput of one.", "",
+        "CPU per turn counts every process of a side over its timed rounds: ours the parent, the workers",
+        "and Redis (and the alerts' conversations); stock `rasa run` and its action server. Ours also",
+        f"spent {two['idle_cpu_ms']:.1f} ms a turn (2 workers) at idle priority making receipt codes, which",
+        f"takes only a core nothing else wants. Stock serves from one process: its {them['throughput']:.0f}",
+        f"turns/s kept {stock_cores:.2f} of the {cores} cores busy. Twice that throughput,",
+        f"{2 * them['throughput']:.0f} turns/s, would leave at most {budget:.1f} ms of CPU a turn on",
+        f"{cores} cores for everything, the load generator included: {budget / them['cpu_ms']:.2f} x what",
+        "stock's own turn costs.", "",
         "Alert latency (a P1 typed in a new web chat → the `opened` event on a logged-in console's "
         "WebSocket; one after another, 0.2 s apart, while the side's timed rounds run): "
         f"1 process p50 {one['alert_p50']:.1f} ms, p99 {one['alert_p99']:.1f} ms "
