@@ -56,7 +56,7 @@ SCRIPT = ["hello", "yes", "I need help, they don't pay me what they promised", "
 DANGER = "please help me now, he is hitting me and i cant get out"
 # Above any load here, so that every turn measured is the bot's: past the flood limit a
 # message gets a cheap "please slow down" (docs/operations.md says how to size it).
-FLOOD_LIMIT = "10000"
+FLOOD_LIMIT = 10_000
 Turn = Callable[[str], Awaitable[list[str]]]
 
 
@@ -157,7 +157,7 @@ class Hotline:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = server_environ(self.var, HOTLINE_PORT=str(self.port), HOTLINE_PUBLIC_URL=self.url,
-                                  HOTLINE_MESSAGES_PER_SECOND=FLOOD_LIMIT,
+                                  HOTLINE_MESSAGES_PER_SECOND=str(FLOOD_LIMIT),
                                   **provider_environ(providers.twilio, providers.telegram), **env)
         self.process = subprocess.Popen([str(HOTLINE), "run", "--workers", str(workers)],
                                         env=self.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
