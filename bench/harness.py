@@ -67,6 +67,7 @@ def percentile(values: list[float], q: float) -> float:
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 _SCHED_IDLE = 5
+_SETTLED_SECONDS = 0.3  # idle-priority threads that used no CPU this long have finished
 
 
 def _stat(path: Path) -> list[str]:
@@ -159,14 +160,16 @@ class Hotline:
         self.env = server_environ(self.var, HOTLINE_PORT=str(self.port), HOTLINE_PUBLIC_URL=self.url,
                                   HOTLINE_MESSAGES_PER_SECOND=str(FLOOD_LIMIT),
                                   **provider_environ(providers.twilio, providers.telegram), **env)
-        self.process = subprocess.Popen([str(HOTLINE), "run", "--workers", str(workers)],
-                                        env=self.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                        text=True, cwd=ROOT)
+        log = self.var / "server.log"
+        with log.open("w") as stderr:
+            self.process = subprocess.Popen([str(HOTLINE), "run", "--workers", str(workers)],
+                                            env=self.env, stdout=subprocess.PIPE, stderr=stderr,
+                                            text=True, cwd=ROOT)
         if not wait_for_banner(self.process, timeout=300):
-            raise SystemExit("hotline run did not start")
+            raise SystemExit(f"hotline run did not start:\n{log.read_text()[-3000:]}")
         self.workers = workers
         self.providers = providers
-        self.server = RunningServer(self.url, self.var, self.var / "unused.log", self.process)
+        self.server = RunningServer(self.url, self.var, log, self.process)
         self._people, self._updates = itertools.count(), itertools.count(10_000_000)
         self._webchat_replies: dict[tuple[int, str], int] = {}  # a script step → its replies
 
@@ -197,6 +200,19 @@ class Hotline:
         finally:
             client.close()
         return sorted({self.process.pid, *self.pids(), redis_pid})
+
+    async def codes_made(self) -> None:
+        """Until it has made up the receipt codes it gave out (docs/triage.md). It makes
+        them at idle priority, during a round on CPU the round leaves free and after it;
+        left to go on, they would take CPU from the next side's round (stock Rasa's, or
+        its own). Made: its idle-priority threads have stopped using CPU."""
+        pids = self.all_pids()
+        used = cpu_seconds(pids)[1]
+        while True:
+            await asyncio.sleep(_SETTLED_SECONDS)
+            if (now := cpu_seconds(pids)[1]) == used:
+                return
+            used = now
 
     def redis(self) -> redis.Redis:
         url = self.env.get("REDIS_URL") or f"unix://{self.var / 'redis.sock'}"

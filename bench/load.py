@@ -45,7 +45,8 @@ from bot.training import CONFIG, model_path, train
 from tests.conftest import StaffAccount, add_staff
 
 RASA_INIT = ROOT / "bench" / "rasa-init.yml"
-ROUNDS = 5  # timed rounds of all the conversations per side, after one to warm up
+ROUNDS = 10  # timed rounds of all the conversations per side, after one to warm up; ten, as
+# a round's speed varies by a third from one to the next here (docs/benchmarks.md)
 ALERT_GAP_SECONDS = 0.2  # alerts come one by one, among the conversations
 
 
@@ -67,7 +68,8 @@ class Side:
         """Until it answers."""
 
     async def after_round(self) -> None:
-        """Close what the round's people left open."""
+        """Close what the round's people left open, and let the work a round leaves
+        for later end before the next side's round."""
 
     async def during(self, stop: asyncio.Event) -> None:
         """Work measured alongside the timed rounds, until ``stop``."""
@@ -111,6 +113,7 @@ class Ours(Side):
         for socket in self._sockets:
             await socket.close()
         self._sockets.clear()
+        await self.hotline.codes_made()
 
     async def during(self, stop: asyncio.Event) -> None:
         """P1s from fresh web chats, one at a time, each timed to the console's event."""
@@ -171,7 +174,7 @@ class Stock(Side):
         self.rasa.stop()
 
 
-async def interleaved(sides: list[Side]) -> dict[str, dict[str, float]]:
+async def interleaved(sides: list[Side]) -> dict[str, tuple[dict[str, float], list[float]]]:
     """A warm-up round on each side (each process's first messages load lazy parts of
     the model), then ``ROUNDS`` timed rounds, the sides taking turns: the machine's
     speed drifts by a third from one minute to the next, and taking turns lets the
@@ -206,11 +209,15 @@ async def interleaved(sides: list[Side]) -> dict[str, dict[str, float]]:
         await one_round(side, 0, [])
     latencies: dict[str, list[float]] = {side.name: [] for side in sides}
     totals = {name: [0.0, 0.0, 0.0] for name in latencies}  # seconds, CPU, idle-priority CPU
+    by_round: dict[str, list[float]] = {name: [] for name in latencies}  # each round's throughput
     for number in range(1, ROUNDS + 1):
         for side in sides:
+            turns_before = len(latencies[side.name])
             for i, value in enumerate(await one_round(side, number, latencies[side.name])):
                 totals[side.name][i] += value
-    return {name: summary(latencies[name], *totals[name]) for name in latencies}
+                if i == 0:
+                    by_round[side.name].append((len(latencies[side.name]) - turns_before) / value)
+    return {name: (summary(latencies[name], *totals[name]), by_round[name]) for name in latencies}
 
 
 def summary(latencies: list[float], seconds: float, cpu: float, idle_cpu: float) -> dict[str, float]:
@@ -218,6 +225,13 @@ def summary(latencies: list[float], seconds: float, cpu: float, idle_cpu: float)
             "p50": percentile(latencies, 0.5), "p95": percentile(latencies, 0.95),
             "p99": percentile(latencies, 0.99), "cpu_ms": cpu / len(latencies) * 1000,
             "idle_cpu_ms": idle_cpu / len(latencies) * 1000}
+
+
+def round_ratios(us: list[float], them: list[float]) -> str:
+    """Throughput over stock's, round by round (each pair minutes apart at most)."""
+    ratios = sorted(a / b for a, b in zip(us, them, strict=True))
+    return (f"median {statistics.median(ratios):.2f} x, from {ratios[0]:.2f} to {ratios[-1]:.2f} x "
+            f"over {len(ratios)} rounds")
 
 
 def accuracy(model: Path) -> dict[str, float]:
@@ -232,8 +246,9 @@ def accuracy(model: Path) -> dict[str, float]:
             "stories_all": sum(r.stories for r in languages)}
 
 
-def load_section(conversations: int, one: dict[str, float], two: dict[str, float],
-                 them: dict[str, float]) -> str:
+def load_section(conversations: int, one: dict[str, float], two: dict[str, float], them: dict[str, float],
+                 rounds: list[list[float]]) -> str:
+    """``rounds``: each timed round's throughput, for ours with 1 process, 2 workers, and stock."""
     cores = os.cpu_count() or 1
     budget = cores * 1000 / (2 * them["throughput"])
     stock_cores = them["throughput"] * them["cpu_ms"] / 1000
@@ -258,7 +273,8 @@ def load_section(conversations: int, one: dict[str, float], two: dict[str, float
         "to the Bot API); every message triaged, trackers and cases encrypted in Redis, each message",
         "committed exactly once; receipt codes hashed ahead at idle priority (docs/triage.md), so",
         "between its rounds each server makes up the codes its last round gave out, as it would",
-        "between bursts; a load that keeps both cores busy past 64 new cases a process pays for each",
+        "between bursts (the next side's round starts when it has: they would take that side's CPU);",
+        "a load that keeps both cores busy past 64 new cases a process pays for each",
         "code as it is issued. Stock: `rasa run --enable-api` on the same model, REST channel,",
         "in-memory trackers, custom actions on rasa_sdk's action server (the stock setup), no triage.",
         f"Our flood limit (`HOTLINE_MESSAGES_PER_SECOND`) is {FLOOD_LIMIT:,}/s, above this load, so",
@@ -276,6 +292,10 @@ def load_section(conversations: int, one: dict[str, float], two: dict[str, float
         row("RSS per process (largest)", "rss_mb", "MB", False),
         row("CPU per turn, every process of the side", "cpu_ms", "ms", False), "",
         f"Scale-out: 2 workers give {two['throughput'] / one['throughput']:.2f} x the throughput of one.", "",
+        "The machine's speed changes from one round to the next, and more for two busy cores than for",
+        "stock's one. Throughput against stock's in the same round: 2 workers "
+        f"{round_ratios(rounds[1], rounds[2])}; 1 process {round_ratios(rounds[0], rounds[2])}.",
+        "",
         "CPU per turn counts every process of a side over its timed rounds: ours the parent, the workers",
         "and Redis (and the alerts' conversations); stock `rasa run` and its action server. Ours also",
         f"spent {two['idle_cpu_ms']:.1f} ms a turn (2 workers) at idle priority making receipt codes, which",
@@ -327,8 +347,9 @@ def configs_section(conversations: int, ours_speed: dict[str, float], init_speed
 
 
 async def side_by_side(make: list[Callable[[aiohttp.ClientSession, Providers], Side]]
-                       ) -> list[dict[str, float]]:
-    """The sides, all up at once, taking turns; each one's speed and report."""
+                       ) -> list[tuple[dict[str, float], list[float]]]:
+    """The sides, all up at once, taking turns; each one's speed and report, and its
+    throughput round by round."""
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
         with Providers() as providers:
             sides: list[Side] = []
@@ -338,7 +359,7 @@ async def side_by_side(make: list[Callable[[aiohttp.ClientSession, Providers], S
                 for side in sides:
                     await side.ready()
                 speeds = await interleaved(sides)
-                return [{**speeds[side.name], **side.report()} for side in sides]
+                return [({**speeds[side.name][0], **side.report()}, speeds[side.name][1]) for side in sides]
             finally:
                 for side in sides:
                     await side.close()
@@ -347,17 +368,17 @@ async def side_by_side(make: list[Callable[[aiohttp.ClientSession, Providers], S
 async def run(conversations: int) -> None:
     settings = load_settings({"HOTLINE_MODEL_DIR": str(ROOT / "models")})
     ours_model = model_path(settings, CONFIG)
-    one, two, them = await side_by_side([
+    (one, one_rounds), (two, two_rounds), (them, them_rounds) = await side_by_side([
         lambda session, providers: Ours(session, providers, conversations, workers=1),
         lambda session, providers: Ours(session, providers, conversations, workers=2),
         lambda session, _: Stock(session, ours_model, conversations, "stock Rasa"),
     ])
-    write_section("load", load_section(conversations, one, two, them))
+    write_section("load", load_section(conversations, one, two, them, [one_rounds, two_rounds, them_rounds]))
     started = time.perf_counter()
     init_model, how = await asyncio.to_thread(train, settings, RASA_INIT)
     trained = (f"`rasa init`'s trained here in {time.perf_counter() - started:.0f} s" if how == "trained"
                else f"`rasa init`'s model {how} (trained before from the same files)")
-    ours_speed, init_speed = await side_by_side([
+    (ours_speed, _), (init_speed, _) = await side_by_side([
         lambda session, _: Stock(session, ours_model, conversations, "config.yml"),
         lambda session, _: Stock(session, init_model, conversations, "rasa init"),
     ])
