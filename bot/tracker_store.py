@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
+import orjson
 import redis
 from rasa.core.lock_store import (
     DEFAULT_SOCKET_TIMEOUT_IN_SECONDS,
@@ -23,6 +24,7 @@ from rasa.core.lock_store import (
     RedisLockStore,
 )
 from rasa.core.tracker_store import SerializedTrackerAsText, TrackerStore
+from rasa.shared.core.conversation import Dialogue
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
 from redis.asyncio import Redis
@@ -42,6 +44,9 @@ _staged: ContextVar[Staged | None] = ContextVar("staged_trackers", default=None)
 # The trackers a message read with its other keys before its turn (sealed; None: it has
 # none yet), so that Rasa's read of them costs no round trip of its own.
 _read_ahead: ContextVar[dict[str, bytes | None] | None] = ContextVar("read_trackers", default=None)
+# What json.dumps accepts in a tracker and orjson does not by default: numpy numbers
+# (written as numbers) and keys that are not text (written as text).
+_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 class EncryptedRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
@@ -57,6 +62,17 @@ class EncryptedRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
     @staticmethod
     def key(sender_id: str) -> str:
         return TRACKER_PREFIX + sender_id
+
+    # Rasa's two, with orjson in place of json: a conversation's whole tracker is written
+    # and read at every turn. A 50 KB tracker here: 0.47 → 0.08 ms to write, 0.27 → 0.14 to read.
+    @staticmethod
+    def serialise_tracker(tracker: DialogueStateTracker) -> str:
+        return orjson.dumps(tracker.as_dialogue().as_dict(), option=_JSON_OPTIONS).decode()
+
+    def deserialise_tracker(self, sender_id: str, serialised_tracker: str | bytes) -> DialogueStateTracker:
+        tracker = self.init_tracker(sender_id)
+        tracker.recreate_from_dialogue(Dialogue.from_parameters(orjson.loads(serialised_tracker)))
+        return tracker
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         key = self.key(tracker.sender_id)

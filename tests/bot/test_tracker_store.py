@@ -5,6 +5,7 @@ import json
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -41,6 +42,25 @@ async def test_a_tracker_is_stored_encrypted_with_a_ttl_and_read_back(client: Re
     assert restored is not None
     assert restored.latest_message is not None and restored.latest_message.text == "my boss took my passport"
     assert "webchat:abc" in await trackers.keys()
+
+
+async def test_any_script_and_numpy_numbers_read_back_and_older_json_trackers_too(client: Redis) -> None:
+    trackers = store(client)
+    said = "ساعدني، أخذوا جوازي 他们拿走了我的护照"
+    tracker = DialogueStateTracker("sms:abc", slots=[])
+    tracker.update(UserUttered(said, {"name": "ask_help", "confidence": np.float64(0.875)}))
+    await trackers.save(tracker)
+    restored = await trackers.retrieve("sms:abc")
+    assert restored is not None and restored.latest_message is not None
+    assert restored.latest_message.text == said
+    assert restored.latest_message.intent == {"name": "ask_help", "confidence": 0.875}
+    # A tracker saved before (Rasa's json.dumps: non-ASCII escaped), sealed the same way.
+    written = json.dumps(tracker.as_dialogue().as_dict()).encode()
+    assert said.encode() not in written
+    sealed = Cipher({"k1": b"\x02" * 32}, "k1").encrypt(written, b"tracker:sms:before")
+    await client.set("tracker:sms:before", sealed)
+    before = await trackers.retrieve("sms:before")
+    assert before is not None and before.events == restored.events
 
 
 async def test_a_tracker_copied_under_another_conversation_is_not_readable(client: Redis) -> None:
