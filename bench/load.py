@@ -292,8 +292,8 @@ def load_section(conversations: int, one: dict[str, float], two: dict[str, float
         row("RSS per process (largest)", "rss_mb", "MB", False),
         row("CPU per turn, every process of the side", "cpu_ms", "ms", False), "",
         f"Scale-out: 2 workers give {two['throughput'] / one['throughput']:.2f} x the throughput of one.", "",
-        "The machine's speed changes from one round to the next, and more for two busy cores than for",
-        "stock's one. Throughput against stock's in the same round: 2 workers "
+        "The machine's speed changes from one round to the next (docs/benchmarks.md, top), so here is",
+        "each round's throughput against stock's in the same round: 2 workers "
         f"{round_ratios(rounds[1], rounds[2])}; 1 process {round_ratios(rounds[0], rounds[2])}.",
         "",
         "CPU per turn counts every process of a side over its timed rounds: ours the parent, the workers",
