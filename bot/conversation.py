@@ -56,7 +56,7 @@ from bot.metrics import Metrics
 from bot.outbox import Outbox, dump_messages, load_messages
 from bot.ratelimit import Bucket, RateLimiter
 from bot.responses import DEFAULT_LANGUAGE, Responses, speaking
-from bot.tracker_store import EncryptedRedisTrackerStore, Staged, UrlRedisLockStore
+from bot.tracker_store import EncryptedRedisTrackerStore, Held, Staged, UrlRedisLockStore
 from triage.assess import Triage
 from triage.cases import Case, CaseStore, Entry
 from triage.desk import RECEIPT_BUTTONS, Desk, Say
@@ -148,13 +148,13 @@ class Conversations:
         try:
             async with (running(self._keep_pending(seen)),
                         self._locks.holding(conversation, _LEASE_SECONDS, _LOCK_POLL_SECONDS, reads)
-                        as (taken, fresh)):
+                        as held):
                 if read is None:
                     read = _read_as(await self._option_payload(conversation, inbound.text) or inbound.text,
                                     inbound.command)
                 text, code, command = read
-                early = self._known(conversation, taken, seen, not command) if reads else None
-                if early is not None and fresh:
+                early = self._known(conversation, held.replies, seen, not command) if reads else None
+                if early is not None and held.fresh:
                     known = early
                 else:  # read (again) holding the lock; tokens taken with the ticket stay taken
                     known = await self._read_ahead(conversation, inbound, seen, not command and early is None)
@@ -170,7 +170,7 @@ class Conversations:
                     # never after an erasure: nothing of the conversation may remain.
                     await self._commit(conversation, inbound, None if code else inbound.message_ref, staged,
                                        replies, now, seen, erased,
-                                       inline_answer=bool(inline and now and not erased))
+                                       inline_answer=bool(inline and now and not erased), held=held)
         except BaseException:
             if seen and await self._redis.get(seen) == _PENDING:
                 await self._redis.delete(seen)  # not answered: the provider's retry must be
@@ -181,11 +181,12 @@ class Conversations:
 
     async def _commit(self, conversation: str, inbound: Inbound, ref: str | None, staged: Staged,
                       replies: list[Outbound], now: list[Outbound], seen: str | None, erased: bool,
-                      inline_answer: bool) -> None:
+                      inline_answer: bool, held: Held) -> None:
         """One transaction: the trackers the turn saved, the person's address, the
         message's ``ref`` on their device (to delete it on request) and the buttons
         offered (unless the message erased the conversation), the replies not sent
-        ``now`` (queued), and the mark (and inline answer) a retried delivery will get."""
+        ``now`` (queued), the mark (and inline answer) a retried delivery will get,
+        and the conversation's turn given back (``held``)."""
         async with self._redis.pipeline(transaction=True) as pipe:
             self._trackers.write_staged(staged, pipe)
             if not erased:
@@ -200,6 +201,7 @@ class Conversations:
                 if inline_answer:
                     sealed = self._cipher.encrypt(dump_messages(now), seen.encode())
                     pipe.set(_answer_key(conversation, seen), sealed, ex=_ANSWER_SECONDS)
+            held.give_back_in(pipe)
             await pipe.execute()
 
     async def _keep_pending(self, seen: str | None) -> None:

@@ -12,6 +12,8 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
@@ -34,7 +36,7 @@ from redis.exceptions import RedisError
 from bot.background import running
 from bot.crypto import Cipher
 
-__all__ = ["TRACKER_PREFIX", "EncryptedRedisTrackerStore", "Staged", "UrlRedisLockStore"]
+__all__ = ["TRACKER_PREFIX", "EncryptedRedisTrackerStore", "Held", "Staged", "UrlRedisLockStore"]
 
 TRACKER_PREFIX = "tracker:"
 # While a message is handled, the trackers it saves wait here (sealed) and are
@@ -205,17 +207,17 @@ class UrlRedisLockStore(RedisLockStore):
 
     @contextlib.asynccontextmanager
     async def holding(self, conversation_id: str, lifetime: float, poll_seconds: float,
-                      reads: Callable[[Pipeline], None] | None = None
-                      ) -> AsyncIterator[tuple[list[Any], bool]]:
+                      reads: Callable[[Pipeline], None] | None = None) -> AsyncIterator[Held]:
         """Wait for the conversation's turn (tickets are served in the order taken),
-        hold it while the block runs, and keep the ticket alive meanwhile.
+        hold it while the block runs, and keep the ticket alive meanwhile; give it
+        back after, unless the block did in its own transaction (:meth:`Held.give_back_in`).
 
         ``reads`` queues commands sent with the ticket's taking, in its round trip.
         Yields their replies, and whether they were read holding the lock: true when
         the turn was this ticket's at once; after a wait they may be stale (the
         caller reads again; any change they made stays made)."""
         ticket, serving, replies = await self._take(conversation_id, lifetime, reads)
-        fresh = serving == ticket
+        held = Held(replies, serving == ticket, partial(self._arguments, "done", conversation_id, ticket, 0))
 
         async def keep_alive() -> None:
             while True:
@@ -229,12 +231,34 @@ class UrlRedisLockStore(RedisLockStore):
                         raise LockError("the conversation's lock expired while waiting")
                     await asyncio.sleep(poll_seconds)
                     serving = await self._change("serving", conversation_id)
-                yield replies, fresh
-        finally:
+                yield held
+        except BaseException:
+            await self._change("done", conversation_id, ticket)  # again if it was queued: a no-op
+            raise
+        if not held.given_back:
             await self._change("done", conversation_id, ticket)
 
     def close(self) -> None:
         self.red.close()
+
+
+@dataclass
+class Held:
+    """A conversation's turn, while :meth:`UrlRedisLockStore.holding` runs."""
+
+    replies: list[Any]  # to the reads sent with the ticket's taking
+    fresh: bool  # read holding the turn: no one was ahead
+    _done: Callable[[], tuple[list[str], list[str | float]]]  # the lock script's keys and arguments
+    given_back: bool = False
+
+    def give_back_in(self, pipe: Pipeline) -> None:
+        """Give the turn back in ``pipe``'s transaction, with what it commits: one round
+        trip fewer than after it. If the block then fails, :meth:`~UrlRedisLockStore.holding`
+        gives it back again (a no-op once done). A plain EVAL: EVALSHA inside MULTI fails
+        on a Redis whose script cache was emptied, and the turn would stay held."""
+        keys, args = self._done()
+        pipe.eval(_TICKETS, len(keys), *keys, *args)
+        self.given_back = True
 
 
 @contextlib.contextmanager

@@ -192,8 +192,8 @@ async def test_reads_sent_with_the_ticket_are_fresh_only_for_the_first_in_line(s
 
     async def turn(hold: bool) -> None:
         async with locks.holding("webchat:line", lifetime=5, poll_seconds=0.01,
-                                 reads=lambda pipe: pipe.get("turns:webchat:line")) as (read, fresh):
-            seen.append((int(read[0]), fresh))
+                                 reads=lambda pipe: pipe.get("turns:webchat:line")) as held:
+            seen.append((int(held.replies[0]), held.fresh))
             if hold:
                 await release.wait()
             await client.incr("turns:webchat:line")
@@ -210,7 +210,35 @@ async def test_reads_sent_with_the_ticket_are_fresh_only_for_the_first_in_line(s
     await asyncio.gather(first, second)
     assert seen == [(0, True), (0, False)]  # the second read 0 too early: it knows it
     async with locks.holding("webchat:line", lifetime=5, poll_seconds=0.01,
-                             reads=lambda pipe: pipe.get("turns:webchat:line")) as (read, fresh):
-        assert (read, fresh) == ([b"2"], True)
+                             reads=lambda pipe: pipe.get("turns:webchat:line")) as held:
+        assert (held.replies, held.fresh) == ([b"2"], True)
+    locks.close()
+    await client.close(close_connection_pool=True)
+
+
+async def test_a_turn_given_back_with_the_commit_is_free_at_once_and_always_freed(settings: Settings) -> None:
+    """A message gives its conversation's turn back in the transaction that commits it:
+    the next message may go as soon as it commits, with no round trip after it. A block
+    that fails once it queued the give-back still gives the turn back."""
+    assert settings.redis_url is not None
+    client = Redis.from_url(settings.redis_url)
+    locks = UrlRedisLockStore(settings.redis_url, client)
+
+    async def changes_after() -> int:  # the lock's own changes run EVALSHA; the give-back, EVAL
+        return int((await client.info("commandstats")).get("cmdstat_evalsha", {}).get("calls", 0))
+
+    async with locks.holding("webchat:give", lifetime=30, poll_seconds=0.01) as held:
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.set("said:webchat:give", "hello")
+            held.give_back_in(pipe)
+            await pipe.execute()
+        assert await client.get("lock:webchat:give") is None  # free before the block ends
+        before = await changes_after()
+    assert await changes_after() == before
+    with pytest.raises(RuntimeError):
+        async with locks.holding("webchat:give", lifetime=30, poll_seconds=0.01) as held:
+            held.give_back_in(client.pipeline(transaction=True))
+            raise RuntimeError("the transaction never ran")
+    assert await client.get("lock:webchat:give") is None  # not held for its 30 s
     locks.close()
     await client.close(close_connection_pool=True)
