@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import os
 import secrets as stdlib_secrets
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,15 +68,13 @@ def _new_key() -> str:
 
 
 def _stored(var_dir: Path) -> dict[str, object]:
-    """Read the generated secrets, creating them (0600) on first run."""
+    """Read the generated secrets, creating them on first run. Processes that start
+    together (``--workers`` on a new install) race to create them: the first one's
+    are put in place, and every process reads those."""
     path = var_dir / SECRETS_FILE
     if not path.exists():
         var_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        data: dict[str, object] = {"pseudonym_key": _new_key(), "encryption_keys": [["k1", _new_key()]]}
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle)
-        return data
+        _write(path, {"pseudonym_key": _new_key(), "encryption_keys": [["k1", _new_key()]]}, replace=False)
     if path.stat().st_mode & 0o077:
         raise ServerKeyError(f"{path} is readable by other users; run: chmod 600 {path}")
     try:
@@ -151,9 +151,20 @@ def _ring_file(settings: Settings, instead: str) -> tuple[Path, dict[str, object
     return path, stored, pairs
 
 
-def _write(path: Path, data: dict[str, object]) -> None:
-    temporary = path.with_suffix(".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle)
-    os.replace(temporary, path)
+def _write(path: Path, data: dict[str, object], *, replace: bool = True) -> None:
+    """Write ``data`` whole (0600) beside ``path``, then put it in place: over what is
+    there, or with ``replace=False`` only if nothing is. A reader never sees half."""
+    fd, written = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # 0600, its own name
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if replace:
+            os.replace(written, path)
+        else:
+            with contextlib.suppress(FileExistsError):  # another process was first
+                os.link(written, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):  # gone once replaced
+            os.unlink(written)

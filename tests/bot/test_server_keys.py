@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import stat
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,28 @@ def test_secrets_are_generated_once_with_mode_0600(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_server_keys(settings) == first
     assert first.pseudonym_key not in first.encryption_keys.values()
+
+
+def _first_run(var_dir: str, start: Barrier, keys: Queue[bytes]) -> None:
+    start.wait()
+    keys.put(load_server_keys(load_settings({"HOTLINE_VAR_DIR": var_dir})).pseudonym_key)
+
+
+def test_processes_starting_together_share_the_keys_the_first_one_made(tmp_path: Path) -> None:
+    """``hotline run --workers 8`` on a new install: every worker creates or reads the
+    secrets at the same moment, and all must start, with the same keys."""
+    context = multiprocessing.get_context("spawn")
+    var_dir, start, keys = str(tmp_path / "var"), context.Barrier(8), context.Queue()
+    workers = [context.Process(target=_first_run, args=(var_dir, start, keys)) for _ in range(8)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [worker.exitcode for worker in workers] == [0] * 8
+    made = [keys.get(timeout=5) for _ in workers]
+    assert len(set(made)) == 1
+    assert [path.name for path in (tmp_path / "var").iterdir()] == [SECRETS_FILE]  # no leftovers
+    assert load_server_keys(load_settings({"HOTLINE_VAR_DIR": var_dir})).pseudonym_key == made[0]
 
 
 def test_the_environment_wins_over_the_file(tmp_path: Path) -> None:
