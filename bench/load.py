@@ -212,11 +212,9 @@ async def interleaved(sides: list[Side]) -> dict[str, tuple[dict[str, float], li
     by_round: dict[str, list[float]] = {name: [] for name in latencies}  # each round's throughput
     for number in range(1, ROUNDS + 1):
         for side in sides:
-            turns_before = len(latencies[side.name])
-            for i, value in enumerate(await one_round(side, number, latencies[side.name])):
-                totals[side.name][i] += value
-                if i == 0:
-                    by_round[side.name].append((len(latencies[side.name]) - turns_before) / value)
+            measured = await one_round(side, number, latencies[side.name])
+            totals[side.name] = [a + b for a, b in zip(totals[side.name], measured, strict=True)]
+            by_round[side.name].append(side.conversations * len(SCRIPT) / measured[0])
     return {name: (summary(latencies[name], *totals[name]), by_round[name]) for name in latencies}
 
 

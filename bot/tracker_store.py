@@ -177,14 +177,20 @@ class UrlRedisLockStore(RedisLockStore):
         with _unavailable():
             return int(await self._script(keys=keys, args=args))
 
+    def _change_in(self, pipe: Pipeline, change: str, conversation_id: str, ticket: int = -1,
+                   lifetime: float = 0) -> None:
+        """Queue a change in ``pipe``, as a plain EVAL: a Script would add SCRIPT EXISTS to a
+        pipeline, and EVALSHA inside MULTI fails on a Redis whose script cache was emptied."""
+        keys, args = self._arguments(change, conversation_id, ticket, lifetime)
+        pipe.eval(_TICKETS, len(keys), *keys, *args)
+
     async def _take(self, conversation_id: str, lifetime: float, reads: Callable[[Pipeline], None] | None
                     ) -> tuple[int, int, list[Any]]:
         """A new ticket, the ticket served now (the same one when no one is ahead),
         and the replies to the ``reads`` queued after it in the same round trip."""
-        keys, args = self._arguments("take", conversation_id, -1, lifetime)
         with _unavailable():
             async with self._client.pipeline(transaction=False) as pipe:
-                pipe.eval(_TICKETS, len(keys), *keys, *args)  # (a Script would add SCRIPT EXISTS)
+                self._change_in(pipe, "take", conversation_id, -1, lifetime)
                 if reads is not None:
                     reads(pipe)
                 (ticket, serving), *replies = await pipe.execute()
@@ -217,7 +223,8 @@ class UrlRedisLockStore(RedisLockStore):
         the turn was this ticket's at once; after a wait they may be stale (the
         caller reads again; any change they made stays made)."""
         ticket, serving, replies = await self._take(conversation_id, lifetime, reads)
-        held = Held(replies, serving == ticket, partial(self._arguments, "done", conversation_id, ticket, 0))
+        held = Held(replies, serving == ticket, partial(self._change_in, change="done",
+                                                        conversation_id=conversation_id, ticket=ticket))
 
         async def keep_alive() -> None:
             while True:
@@ -248,16 +255,14 @@ class Held:
 
     replies: list[Any]  # to the reads sent with the ticket's taking
     fresh: bool  # read holding the turn: no one was ahead
-    _done: Callable[[], tuple[list[str], list[str | float]]]  # the lock script's keys and arguments
+    _done_in: Callable[[Pipeline], None]  # queues the lock's "done" for this ticket
     given_back: bool = False
 
     def give_back_in(self, pipe: Pipeline) -> None:
         """Give the turn back in ``pipe``'s transaction, with what it commits: one round
         trip fewer than after it. If the block then fails, :meth:`~UrlRedisLockStore.holding`
-        gives it back again (a no-op once done). A plain EVAL: EVALSHA inside MULTI fails
-        on a Redis whose script cache was emptied, and the turn would stay held."""
-        keys, args = self._done()
-        pipe.eval(_TICKETS, len(keys), *keys, *args)
+        gives it back again (a no-op once done)."""
+        self._done_in(pipe)
         self.given_back = True
 
 
