@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import aiohttp
 import pytest
@@ -37,17 +39,34 @@ def workers(tmp_path_factory: pytest.TempPathFactory, model_settings: Settings, 
     stop_server(running)
 
 
-def holders(server: RunningServer, pages: int) -> set[bytes]:
-    """The processes holding open web chat pages, once all ``pages`` are held (a page's
-    holder is written just after its socket opens)."""
+def holders(server: RunningServer) -> dict[bytes, bytes]:
+    """Each open web chat page (its key in Redis) → the worker process holding its socket.
+    A page's holder is written just after its socket opens, and deleted when it closes."""
     client = redis.Redis(unix_socket_path=str(server.redis_socket))
     try:
-        def held() -> list[bytes]:
-            return [process for key in client.scan_iter("webchat:at:*") if (process := client.get(key))]
-        eventually(lambda: len(held()) >= pages)
-        return set(held())
+        return {key: process for key in client.scan_iter("webchat:at:*") if (process := client.get(key))}
     finally:
         client.close()
+
+
+Pages = list[aiohttp.ClientWebSocketResponse]
+
+
+@asynccontextmanager
+async def open_pages(server: RunningServer, session: aiohttp.ClientSession,
+                     count: int) -> AsyncIterator[tuple[Pages, Counter[bytes]]]:
+    """``count`` web chat pages opened one after another, and how many each worker holds."""
+    before = holders(server)
+    pages: Pages = []
+    try:
+        for _ in range(count):
+            pages.append(await session.ws_connect(server.ws_url))
+        eventually(lambda: len(holders(server).keys() - before.keys()) == count)
+        held = holders(server)
+        yield pages, Counter(held[key] for key in held.keys() - before.keys())
+    finally:
+        for page in pages:
+            await page.close()
 
 
 async def test_two_workers_answer_on_one_port(workers: RunningServer) -> None:
@@ -58,21 +77,22 @@ async def test_two_workers_answer_on_one_port(workers: RunningServer) -> None:
     assert "don't need to give your name" in notice
 
 
+async def test_new_connections_are_shared_out_between_the_workers_in_turn(workers: RunningServer) -> None:
+    """Even while both are idle: on one listening socket, the worker that woke first took
+    every connection, and a page stays with the worker that took it."""
+    async with aiohttp.ClientSession() as session, open_pages(workers, session, 8) as (_, per_worker):
+        assert sorted(per_worker.values()) == [4, 4]
+
+
 async def test_a_responder_reaches_a_page_open_in_the_other_worker(workers: RunningServer) -> None:
     """The responder's message leaves from whichever worker's outbox takes it; the
     page's socket may be in the other one."""
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
         responder = Staff(workers, session)
         assert (await responder.login(add_staff(workers, "night-shift", "supervisor"))).status == 200
-        pages: list[aiohttp.ClientWebSocketResponse] = []
-        # Pages opened a few at a time, until both workers hold one: which worker
-        # accepts a connection is the kernel's choice.
-        held: set[bytes] = set()
-        while len(held) < 2 and len(pages) < 40:
-            pages += await asyncio.gather(*(session.ws_connect(workers.ws_url) for _ in range(4)))
-            held = holders(workers, len(pages))
-        assert len(held) == 2
-        async with session.ws_connect(workers.url.replace("http", "ws") + "/console/ws") as live:
+        async with open_pages(workers, session, 2) as (pages, per_worker), \
+                session.ws_connect(workers.url.replace("http", "ws") + "/console/ws") as live:
+            assert sorted(per_worker.values()) == [1, 1]
             for page in pages:
                 await page.send_json({"type": "message", "text": "please help, he is hitting me right now"})
                 await page.receive_json(timeout=30)
@@ -81,11 +101,10 @@ async def test_a_responder_reaches_a_page_open_in_the_other_worker(workers: Runn
                 sent = await responder.call("POST", f"/console/api/cases/{case_id}/messages",
                                             {"text": REPLY})
                 assert sent.status == 200
-        for page in pages:
-            while (frame := await page.receive_json(timeout=30))["text"] != REPLY:
-                pass
-            assert frame["from"] == "staff"
-            await page.close()
+            for page in pages:
+                while (frame := await page.receive_json(timeout=30))["text"] != REPLY:
+                    pass
+                assert frame["from"] == "staff"
 
 
 async def test_a_killed_worker_loses_and_repeats_nothing(workers: RunningServer) -> None:
