@@ -6,7 +6,9 @@ conversation is next due. The head of a stream is removed only after the provide
 accepted it: a provider outage, a crash or a restart delays messages, never loses
 them. A permanent refusal (a blocked bot, an unsubscribed number) is recorded in
 ``outbox:failed`` and counted in the metrics. Workers in several processes share
-the work through a per-conversation lock.
+the work through a per-conversation lock. A lock names the process that holds it, so
+a process that sees the holder has died on the same machine (kill -9, a crash) frees
+it at once instead of waiting out its lease.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import contextlib
 import functools
 import json
 import logging
+import os
 import secrets
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import asdict
@@ -42,13 +46,43 @@ LOCK = "outbox:lock:"
 STOPPED = "outbox:stopped:"
 FAILED_STREAM = "outbox:failed"
 MAX_BACKOFF_SECONDS = 60.0
-LOCK_MS = 60_000
+LOCK_MS = 60_000  # a delivery lock's lease, for a holder nothing can tell is dead
+FREE_DEAD_SECONDS = 2.0  # how often the locks of due conversations are looked at for dead holders
 OUTAGE_SECONDS = 30.0  # how long a delivery's bookkeeping waits for Redis to come back
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _this_process() -> str:
+    """This process as a lock's holder: its machine, its process namespace and its pid,
+    so that a process of the same machine and namespace can tell whether it lives."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:  # not Linux: no other process can tell; the lease applies
+        namespace = ""
+    return f"{socket.gethostname()}|{namespace}|{os.getpid()}"
+
+
+def _died(holder: str, here: str) -> bool:
+    """Whether a lock's holder (``machine|namespace|pid|random``) was a process of this
+    machine and namespace (``here``, :func:`_this_process`) that no longer runs. A pid
+    taken again by a new process reads as alive: that lock waits out its lease."""
+    parts = holder.split("|")
+    if len(parts) != 4:  # a lock taken before locks named their holder
+        return False
+    machine, namespace, pid, _ = parts
+    if not namespace or [machine, namespace] != here.split("|")[:2]:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 class Outbox:
@@ -69,6 +103,7 @@ class Outbox:
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._release = client.register_script(_RELEASE)
+        self._holder = _this_process()
 
     async def enqueue(self, conversation: str, channel: str, messages: list[Outbound]) -> None:
         if not messages:
@@ -121,8 +156,21 @@ class Outbox:
 
     async def _try_lock(self, conversation: str) -> str | None:
         """Take the conversation's delivery lock; its token, or None if it is held."""
-        token = secrets.token_hex(8)
+        token = f"{self._holder}|{secrets.token_hex(8)}"
         return token if await self._redis.set(LOCK + conversation, token, nx=True, px=LOCK_MS) else None
+
+    async def free_locks_of_dead(self, conversations: list[str]) -> int:
+        """Free these conversations' delivery locks whose holder was a process of this
+        machine that has died: its send in flight ended with it, so its messages need not
+        wait out the lock's 60 s lease. How many were freed."""
+        keys = [LOCK + conversation for conversation in conversations]
+        freed = 0
+        for key, holder in zip(keys, await self._redis.mget(keys), strict=True):
+            if holder is not None and _died(holder.decode(), self._holder):
+                freed += await self._release(keys=[key], args=[holder])  # only if still the same
+        if freed:
+            log.warning("freed the delivery locks of a process that died", extra={"locks": freed})
+        return freed
 
     async def forget(self, conversation: str) -> None:
         """Erase the conversation's pending messages (delete my data); call it
@@ -139,6 +187,7 @@ class Outbox:
         enqueue wakes this loop, or the poll interval passes. Looking again at once
         would spin on the conversations in flight (a tenth of a busy worker's time)."""
         drains: dict[str, asyncio.Task[None]] = {}  # by conversation
+        next_look_for_dead = 0.0
 
         def done(conversation: str, _: asyncio.Task[None]) -> None:
             del drains[conversation]
@@ -148,14 +197,18 @@ class Outbox:
             while True:
                 self._wake.clear()  # a wake from now on is seen by the nap below
                 try:
-                    due = await self._redis.zrangebyscore(DUE, "-inf", _now_ms(), start=0, num=50)
+                    due = [raw.decode() for raw in
+                           await self._redis.zrangebyscore(DUE, "-inf", _now_ms(), start=0, num=50)]
+                    if due and time.monotonic() >= next_look_for_dead:
+                        next_look_for_dead = time.monotonic() + FREE_DEAD_SECONDS
+                        await self.free_locks_of_dead(due)
                 except redis.RedisError:
                     # Redis is away (restarting, failing over). Look again after a nap, and
                     # never end the loop for it: ending it would cancel the deliveries in
                     # flight, and one cancelled after its provider took the message would
                     # send it again once Redis is back.
                     due = []
-                for conversation in (raw.decode() for raw in due):
+                for conversation in due:
                     if conversation in drains:
                         continue
                     await self._slots.acquire()

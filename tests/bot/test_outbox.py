@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ from bot.crypto import Cipher
 from bot.messages import Button, Outbound
 from bot.metrics import Metrics
 from bot.outbox import FAILED_STREAM, Outbox
-from bot.settings import Secret, Settings
+from bot.settings import PROJECT_ROOT, Secret, Settings
 from channels.sms import Sms
 from channels.telegram import Telegram
 from tests.conftest import TELEGRAM_TOKEN, TWILIO_SID, TWILIO_TOKEN, AofRedis, remember, until
@@ -158,6 +159,49 @@ async def test_sent_telegram_messages_are_remembered_for_deletion(rig: Rig) -> N
 
 async def _refs(rig: Rig, conversation: str, count: int) -> bool:
     return len(await rig.addresses.refs(conversation)) >= count
+
+
+# A worker of another process that takes a conversation's delivery lock and keeps it.
+_HOLDER = """
+import asyncio, sys
+from redis.asyncio import Redis
+from bot.addresses import AddressBook
+from bot.crypto import Cipher
+from bot.metrics import Metrics
+from bot.outbox import Outbox
+
+async def hold(url, conversation):
+    client = Redis.from_url(url)
+    cipher = Cipher({"k1": bytes(32)}, "k1")
+    outbox = Outbox(client, cipher, AddressBook(client, cipher, 60), {}, Metrics(), 60)
+    async with outbox.holding(conversation):
+        print("holding", flush=True)
+        await asyncio.Event().wait()
+
+asyncio.run(hold(*sys.argv[1:]))
+"""
+
+
+async def test_a_delivery_lock_left_by_a_killed_process_is_freed_within_seconds(
+        rig: Rig, settings: Settings, fake_twilio: FakeTwilio) -> None:
+    """A worker killed mid-delivery leaves its conversation's lock, with a 60 s lease. A
+    process of the same machine sees that its holder is gone and sends at once; a live
+    holder's lock, and one held on another machine, are left alone."""
+    holder = await asyncio.create_subprocess_exec(sys.executable, "-c", _HOLDER, str(settings.redis_url),
+                                                  "sms:k", stdout=asyncio.subprocess.PIPE, cwd=PROJECT_ROOT)
+    try:
+        assert holder.stdout is not None and await holder.stdout.readline() == b"holding\n"
+        await remember(rig.addresses, rig.redis, "sms:k", "+14155550111")
+        await rig.outbox.enqueue("sms:k", "sms", [Outbound("Are you still there?")])
+        assert await rig.outbox.free_locks_of_dead(["sms:k"]) == 0  # its holder lives
+    finally:
+        holder.kill()
+        await holder.wait()
+    elsewhere = f"another-machine|pid:[1]|{holder.pid}|0123456789abcdef"  # machine|namespace|pid|random
+    await rig.redis.set("outbox:lock:sms:m", elsewhere, px=60_000)
+    assert await rig.outbox.free_locks_of_dead(["sms:m"]) == 0  # its processes cannot be seen from here
+    (call,) = await asyncio.to_thread(fake_twilio.wait_for, lambda calls: len(calls) >= 1, timeout=15)
+    assert call.params["Body"] == "Are you still there?"
 
 
 async def test_a_message_taken_while_redis_restarts_is_sent_once(fake_twilio: FakeTwilio,
