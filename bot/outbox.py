@@ -81,7 +81,7 @@ def _died(holder: str, here: str) -> bool:
     except ProcessLookupError:
         return True
     except PermissionError:  # alive, another user's
-        return False
+        pass
     return False
 
 

@@ -25,7 +25,7 @@ from multiprocessing.connection import wait
 from multiprocessing.context import SpawnProcess
 from multiprocessing.synchronize import Event
 
-from bot.handoff import hand_over, socket_pair
+from bot.handoff import HandedSite, hand_over, socket_pair
 from bot.settings import Settings
 
 __all__ = ["run_workers", "serve"]
@@ -43,7 +43,6 @@ async def serve(settings: Settings, sock: socket.socket, ready: Callable[[], Non
     from aiohttp import web
 
     from bot.app import create_app
-    from bot.handoff import HandedSite
     from bot.logs import AccessLogger, setup_logging
 
     setup_logging(settings.log_level)
