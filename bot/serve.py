@@ -119,7 +119,7 @@ class _Workers:
         until a stop is asked for."""
         while not stopping():
             waiting_for: list[socket.socket | int] = [worker.process.sentinel for worker in self.workers]
-            if any(worker.takes_connections() for worker in self.workers):
+            if self._anyone_takes():
                 waiting_for.append(self._sock)  # otherwise connections wait in the backlog
             if self._sock in wait(waiting_for, timeout=0.5):
                 self._pass_on()
@@ -130,9 +130,13 @@ class _Workers:
                     worker.channel.close()
                     self.workers[index] = self._start(index)
 
+    def _anyone_takes(self) -> bool:
+        return any(worker.takes_connections() for worker in self.workers)
+
     def _pass_on(self) -> None:
-        """Accept every connection waiting and pass each to the next worker in turn."""
-        while True:
+        """Accept every connection waiting and pass each to the next worker in turn,
+        while one takes them; the rest wait in the backlog."""
+        while self._anyone_takes():
             try:
                 connection, _ = self._sock.accept()
             except BlockingIOError:
@@ -143,7 +147,7 @@ class _Workers:
                     self._turn = (self._turn + 1) % len(self.workers)
                     if worker.takes_connections() and hand_over(worker.channel, connection):
                         break
-                # Taken by none (every worker died at once): closing it tells the client to retry.
+                # Taken by none (its worker died just now): closing it tells the client to retry.
 
     def stop(self) -> None:
         for worker in self.workers:
